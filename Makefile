@@ -1,0 +1,35 @@
+# The front door: `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_DEMO := $(VENV)/.demo-installed
+STAMP_TEST := $(VENV)/.test-installed
+
+.PHONY: demo test bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_DEMO): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[demo]"
+	touch $@
+
+$(STAMP_TEST): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(STAMP_DEMO)
+	$(PY) examples/digits.py
+
+test: $(STAMP_TEST)
+	$(PY) -m pytest -q
+
+bench: $(STAMP_TEST)
+	$(PY) -m benchmarks
+
+lint: $(STAMP_TEST)
+	$(VENV)/bin/ruff check src tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,233 @@
+"""Layers: Dense (with a fused activation), Activation and Dropout.
+
+A layer owns no arrays. ``forward`` receives its parameter views and returns its output and a
+``backward`` closure that captured what the call needs, so one model can run in many threads at
+once. Scratch arrays come from a caller-owned :class:`Workspace`, reused between steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .activations import Activation, get_activation
+from .initializers import default_initializer, get_initializer, zeros
+
+Array = NDArray[np.floating]
+Params = dict[str, Array]
+Backward = Callable[[Array, Params, bool], Array | None]
+
+
+class Workspace:
+    """Scratch buffers owned by one caller (one thread), keyed by name and reused while shapes hold.
+
+    Why: allocating activations afresh on every step costs more than the arithmetic on small
+    networks; a workspace makes the steady-state step allocation-free without putting per-call
+    state on the layers.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[Any, Array] = {}
+
+    def get(self, key: Any, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = np.empty(shape, dtype=dtype)
+            self._buffers[key] = buf
+        return buf
+
+
+def _buffer(ws: Workspace | None, key: Any, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    return np.empty(shape, dtype=dtype) if ws is None else ws.get(key, shape, dtype)
+
+
+class Layer:
+    """Base class. Subclasses define ``build``, ``param_shapes`` and ``forward``."""
+
+    kind = "layer"
+    n_in: int | None = None
+    n_out: int | None = None
+
+    def build(self, n_in: int) -> int:
+        """Fix the input width and return the output width."""
+        self.n_in = self.n_out = int(n_in)
+        return self.n_out
+
+    def param_shapes(self) -> list[tuple[str, tuple[int, ...], bool]]:
+        """(name, shape, decayed by L2) for each parameter array."""
+        return []
+
+    def init_params(self, params: Params, rng: np.random.Generator) -> None:
+        """Fill freshly allocated parameter views."""
+
+    def forward(
+        self,
+        params: Params,
+        x: Array,
+        *,
+        training: bool,
+        rng: np.random.Generator | None,
+        ws: Workspace | None,
+        key: Any,
+    ) -> tuple[Array, Backward]:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "kind")
+        return f"{type(self).__name__}({args})"
+
+
+class Dense(Layer):
+    """Fully connected layer a = f(x·W + b): the article's y = f(Σ wᵢxᵢ + b) for a row of neurons.
+
+    W has shape (n_in, units) so a batch is one matrix product; ``activation`` is fused so the
+    pre-activation can be overwritten in place when f' is a function of f alone.
+    """
+
+    kind = "dense"
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | Activation | None = None,
+        *,
+        kernel_initializer: str | None = None,
+        bias_initializer: str = "zeros",
+        use_bias: bool = True,
+    ):
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = get_activation(activation)
+        self.kernel_initializer = kernel_initializer or default_initializer(self.activation.name)
+        get_initializer(self.kernel_initializer)
+        self.bias_initializer = bias_initializer
+        get_initializer(bias_initializer)
+        self.use_bias = bool(use_bias)
+
+    def build(self, n_in: int) -> int:
+        self.n_in, self.n_out = int(n_in), self.units
+        return self.n_out
+
+    def param_shapes(self):
+        shapes = [("W", (self.n_in, self.units), True)]
+        if self.use_bias:
+            shapes.append(("b", (self.units,), False))
+        return shapes
+
+    def init_params(self, params, rng):
+        get_initializer(self.kernel_initializer)(params["W"], rng)
+        if self.use_bias:
+            init = get_initializer(self.bias_initializer)
+            if init is zeros:
+                params["b"][...] = 0.0
+            else:
+                init(params["b"][None, :], rng)
+
+    def forward(self, params, x, *, training, rng, ws, key):
+        W = params["W"]
+        act = self.activation
+        z = _buffer(ws, (key, "z"), (x.shape[0], self.units), W.dtype)
+        np.matmul(x, W, out=z)
+        if self.use_bias:
+            z += params["b"]
+        if act.grad_from_output:
+            a = act.forward(z, out=z)
+            z_saved = None
+        else:
+            a = act.forward(z, out=_buffer(ws, (key, "a"), z.shape, z.dtype))
+            z_saved = z
+
+        def backward(dy: Array, grads: Params, need_dx: bool) -> Array | None:
+            dz = act.backward(dy, z_saved, a, out=dy)
+            np.matmul(x.T, dz, out=grads["W"])
+            if self.use_bias:
+                np.sum(dz, axis=0, out=grads["b"])
+            if not need_dx:
+                return None
+            return np.matmul(dz, W.T, out=_buffer(ws, (key, "dx"), x.shape, x.dtype))
+
+        return a, backward
+
+    def get_config(self):
+        return {
+            "kind": self.kind,
+            "units": self.units,
+            "activation": self.activation.get_config(),
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+            "use_bias": self.use_bias,
+        }
+
+
+class ActivationLayer(Layer):
+    """A standalone activation, for architectures written layer by layer."""
+
+    kind = "activation"
+
+    def __init__(self, activation: str | Activation):
+        self.activation = get_activation(activation)
+
+    def forward(self, params, x, *, training, rng, ws, key):
+        act = self.activation
+        a = act.forward(x, out=_buffer(ws, (key, "a"), x.shape, x.dtype))
+
+        def backward(dy, grads, need_dx):
+            return act.backward(dy, x, a, out=dy) if need_dx else None
+
+        return a, backward
+
+    def get_config(self):
+        return {"kind": self.kind, "activation": self.activation.get_config()}
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the rest
+    by 1/(1-rate), so inference is the identity and needs no rescaling."""
+
+    kind = "dropout"
+
+    def __init__(self, rate: float):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+
+    def forward(self, params, x, *, training, rng, ws, key):
+        if not training or self.rate == 0.0:
+            return x, lambda dy, grads, need_dx: dy
+        if rng is None:
+            raise ValueError("Dropout in training needs a random Generator")
+        mask = _buffer(ws, (key, "mask"), x.shape, x.dtype)
+        rng.random(out=mask, dtype=mask.dtype)
+        keep = 1.0 / (1.0 - self.rate)
+        np.greater_equal(mask, self.rate, out=mask)  # 1.0 where kept (bool written as float)
+        mask *= keep
+        y = np.multiply(x, mask, out=_buffer(ws, (key, "y"), x.shape, x.dtype))
+
+        def backward(dy, grads, need_dx):
+            return np.multiply(dy, mask, out=dy) if need_dx else None
+
+        return y, backward
+
+    def get_config(self):
+        return {"kind": self.kind, "rate": self.rate}
+
+
+LAYERS: dict[str, type[Layer]] = {"dense": Dense, "activation": ActivationLayer, "dropout": Dropout}
+
+
+def layer_from_config(config: dict[str, Any]) -> Layer:
+    """Rebuild a layer from ``get_config()`` output (used by model files)."""
+    cfg = dict(config)
+    kind = cfg.pop("kind", None)
+    if kind not in LAYERS:
+        raise ValueError(f"unknown layer kind {kind!r}; valid kinds are: {', '.join(sorted(LAYERS))}")
+    if "activation" in cfg:
+        cfg["activation"] = get_activation(cfg["activation"])
+    return LAYERS[kind](**cfg)

@@ -1,0 +1,447 @@
+"""The network: a sequence of layers over one flat parameter array.
+
+``Sequential`` owns the flat ``params`` array (each layer's W and b are views into it), the
+loss, the optimiser and the fitted preprocessing. Its pure function ``loss_and_grad`` maps
+(parameters, batch) to (loss, flat gradient); training, threads and MPI are built on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._validation import check_array, check_consistent_length
+from .layers import Dense, Dropout, Layer, Workspace, layer_from_config
+from .losses import Loss, get_loss
+from .optimizers import Optimizer, get_optimizer
+from .preprocessing import LabelEncoder, Transformer, get_scaler, scaler_from_dict
+
+Array = NDArray[np.floating]
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class ParamLayout:
+    """Where each layer's parameters live in the flat array.
+
+    Weights (decayed by L2) come first and biases after, so L2 touches one contiguous slice
+    ``flat[:n_decay]``.
+    """
+
+    def __init__(self, layers: Sequence[Layer]):
+        specs = [(i, name, shape, decay) for i, layer in enumerate(layers)
+                 for name, shape, decay in layer.param_shapes()]
+        ordered = [s for s in specs if s[3]] + [s for s in specs if not s[3]]
+        self.entries: list[tuple[int, str, tuple[int, ...], int, int]] = []
+        offset = 0
+        for i, name, shape, _ in ordered:
+            size = int(np.prod(shape))
+            self.entries.append((i, name, shape, offset, size))
+            offset += size
+        self.size = offset
+        self.n_decay = sum(int(np.prod(s[2])) for s in ordered if s[3])
+        self.n_layers = len(layers)
+
+    def views(self, flat: Array) -> list[dict[str, Array]]:
+        """Per-layer dicts of views into ``flat`` (no copies)."""
+        if flat.shape != (self.size,):
+            raise ValueError(f"flat array has shape {flat.shape}, expected ({self.size},)")
+        out: list[dict[str, Array]] = [{} for _ in range(self.n_layers)]
+        for i, name, shape, offset, size in self.entries:
+            out[i][name] = flat[offset:offset + size].reshape(shape)
+        return out
+
+
+class _ViewCache:
+    """Views of the flat arrays one caller uses, built once per array (keeps the array alive)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[Array, list[dict[str, Array]]]] = {}
+
+    def views(self, layout: ParamLayout, flat: Array) -> list[dict[str, Array]]:
+        hit = self._cache.get(id(flat))
+        if hit is None or hit[0] is not flat:
+            hit = (flat, layout.views(flat))
+            if len(self._cache) > 16:
+                self._cache.clear()
+            self._cache[id(flat)] = hit
+        return hit[1]
+
+
+class StepWorkspace(Workspace):
+    """A workspace that also caches parameter/gradient views; one per thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view_cache = _ViewCache()
+
+
+class Sequential:
+    """A feed-forward network: layers applied in order, trained by gradient descent.
+
+    >>> model = Sequential([Dense(64, "relu"), Dense(10)], loss="cross_entropy", optimizer="adam")
+    >>> history = model.fit(X_train, y_train, epochs=20, batch_size=64)   # doctest: +SKIP
+    >>> model.predict(X_test)                                             # doctest: +SKIP
+
+    ``preprocess`` ('standard', 'minmax', None or a scaler) is fitted on the training data inside
+    ``fit`` and applied unchanged at prediction time, so validation and test data never leak
+    into it. ``l2`` adds 0.5·l2·Σ W² to the loss (weights only, not biases).
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        *,
+        loss: str | Loss = "cross_entropy",
+        optimizer: str | Optimizer = "adam",
+        learning_rate: float | None = None,
+        l2: float = 0.0,
+        preprocess: str | Transformer | None = "standard",
+        target_preprocess: str | Transformer | None = None,
+        dtype: str = "float32",
+        seed: int | None = 0,
+    ):
+        layers = list(layers)
+        if not layers or not all(isinstance(layer, Layer) for layer in layers):
+            raise TypeError("layers must be a non-empty sequence of Layer objects (Dense, Dropout, ...)")
+        if not any(isinstance(layer, Dense) for layer in layers):
+            raise ValueError("a network needs at least one Dense layer")
+        if str(dtype) not in _DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
+        if not (isinstance(l2, (int, float)) and l2 >= 0):
+            raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+        self.layers = layers
+        self.loss = get_loss(loss)
+        self.optimizer = get_optimizer(optimizer, learning_rate)
+        self.l2 = float(l2)
+        self.preprocess = get_scaler(preprocess)
+        self.target_preprocess = get_scaler(target_preprocess)
+        self.dtype = np.dtype(_DTYPES[str(dtype)])
+        self.seed = seed
+        self.n_features: int | None = None
+        self.classes_: NDArray | None = None
+        self.feature_names: list[str] | None = None
+        self.history = None
+        self.params: Array | None = None
+        self._label_encoder: LabelEncoder | None = None
+
+    # ----------------------------------------------------------------- structure
+    def build(self, n_features: int) -> Sequential:
+        """Fix the input width, allocate the flat parameter array and initialise it from ``seed``."""
+        if n_features < 1:
+            raise ValueError(f"n_features must be >= 1, got {n_features}")
+        width = int(n_features)
+        for layer in self.layers:
+            width = layer.build(width)
+        self.n_features = int(n_features)
+        self.n_outputs = width
+        self.layout = ParamLayout(self.layers)
+        self.params = np.zeros(self.layout.size, dtype=self.dtype)
+        self.layer_params = self.layout.views(self.params)
+        rng = np.random.default_rng(self.seed)
+        for layer, views in zip(self.layers, self.layer_params, strict=True):
+            layer.init_params(views, rng)
+        self.optimizer.reset()
+        self.has_dropout = any(isinstance(layer, Dropout) and layer.rate > 0 for layer in self.layers)
+        return self
+
+    @property
+    def built(self) -> bool:
+        return self.params is not None
+
+    @property
+    def n_params(self) -> int:
+        return 0 if self.params is None else int(self.params.size)
+
+    def set_params(self, flat: ArrayLike) -> None:
+        """Copy a flat parameter vector into the model (in place: views stay valid)."""
+        self._require_built()
+        flat = np.asarray(flat)
+        if flat.shape != self.params.shape:
+            raise ValueError(f"expected {self.params.size} parameters, got shape {flat.shape}")
+        np.copyto(self.params, flat)
+
+    def get_weights(self) -> list[dict[str, Array]]:
+        """Per-layer copies of W and b."""
+        self._require_built()
+        return [{k: v.copy() for k, v in views.items()} for views in self.layer_params]
+
+    # ----------------------------------------------------------------- the math
+    def forward(
+        self,
+        X: Array,
+        params: Array | None = None,
+        *,
+        training: bool = False,
+        rng: np.random.Generator | None = None,
+        ws: StepWorkspace | None = None,
+    ) -> tuple[Array, Callable[[Array, Array], Array | None]]:
+        """Network output for a prepared batch, and a closure ``backward(d_out, grad_flat)``.
+
+        ``backward`` writes dL/dθ into ``grad_flat`` (same layout as ``params``) and returns
+        dL/dX; it may overwrite ``d_out``. Nothing is stored on the model.
+        """
+        params = self.params if params is None else params
+        cache = ws.view_cache if ws is not None else None
+        views = cache.views(self.layout, params) if cache else self.layout.views(params)
+        backwards = []
+        h = X
+        for i, (layer, p) in enumerate(zip(self.layers, views, strict=True)):
+            h, back = layer.forward(p, h, training=training, rng=rng, ws=ws, key=i)
+            backwards.append(back)
+        layout = self.layout
+
+        def backward(d_out: Array, grad_flat: Array, need_dx: bool = False) -> Array | None:
+            grads = cache.views(layout, grad_flat) if cache else layout.views(grad_flat)
+            d = d_out
+            for i in range(len(backwards) - 1, -1, -1):
+                d = backwards[i](d, grads[i], need_dx or i > 0)
+            return d
+
+        return h, backward
+
+    def loss_and_grad(
+        self,
+        params: Array,
+        X: Array,
+        y: NDArray,
+        sample_weight: Array | None = None,
+        *,
+        grad: Array | None = None,
+        normalizer: float | None = None,
+        training: bool = True,
+        rng: np.random.Generator | None = None,
+        ws: StepWorkspace | None = None,
+        include_l2: bool = True,
+    ) -> tuple[float, Array]:
+        """The pure function training stands on: (loss, dloss/dparams) for one batch.
+
+        X and y must already be prepared (preprocessed, model dtype, encoded targets). With
+        ``normalizer`` set to the whole batch's size (or weight), gradients of micro-batches
+        add up to the batch gradient; then add L2 once, with ``include_l2`` on one of them.
+        """
+        if grad is None:
+            grad = np.empty_like(params)
+        out, backward = self.forward(X, params, training=training, rng=rng, ws=ws)
+        d_out = ws.get("d_out", out.shape, out.dtype) if ws is not None else np.empty_like(out)
+        loss = self.loss.forward_backward(out, y, sample_weight, normalizer, d_out)
+        backward(d_out, grad)
+        if include_l2 and self.l2 > 0:
+            loss += self.add_l2(params, grad)
+        return loss, grad
+
+    def add_l2(self, params: Array, grad: Array) -> float:
+        """Add the gradient of 0.5·l2·Σ W² to ``grad`` and return that penalty."""
+        weights = params[: self.layout.n_decay]
+        grad[: self.layout.n_decay] += self.l2 * weights
+        return 0.5 * self.l2 * float(np.dot(weights, weights))
+
+    # ----------------------------------------------------------------- data preparation
+    def prepare_X(self, X: ArrayLike, *, fit: bool = False) -> Array:
+        """Validate X, fit (training only) and apply the preprocessing, cast to the model dtype."""
+        X = check_array(X, name="X")
+        if fit:
+            if not self.built:
+                self.build(X.shape[1])
+            if self.preprocess is not None and not _fitted(self.preprocess):
+                self.preprocess.fit(X)
+        self._require_built()
+        if X.shape[1] != self.n_features:
+            raise ValueError(f"X has {X.shape[1]} features, but the model was built for {self.n_features}")
+        if self.preprocess is not None and getattr(self.preprocess, "fitted_", False):
+            X = self.preprocess.transform(X)
+        return np.ascontiguousarray(X, dtype=self.dtype)
+
+    def prepare_y(self, y: ArrayLike, *, fit: bool = False, classes: ArrayLike | None = None) -> NDArray:
+        """Encode targets the way the loss needs them; fit the label/target encoders when asked."""
+        if y is None:
+            raise TypeError("y must be an array of targets, got None")
+        y = np.asarray(y)
+        if y.size == 0:
+            raise ValueError("y is empty; at least one target is required")
+        task = self.loss.task
+        if task == "regression":
+            return self._prepare_regression_y(y, fit)
+        if task == "binary" and y.ndim == 2 and y.shape[1] > 1:
+            y = check_array(y, name="y")
+            if not np.isin(y, (0, 1)).all():
+                raise ValueError("multi-label targets must be 0/1")
+            self._check_outputs(y.shape[1], "label columns")
+            return y.astype(self.dtype)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"class labels must be 1-D, got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity")
+        if fit and self._label_encoder is None:
+            self._label_encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
+            self.classes_ = self._label_encoder.classes_
+            n_classes = len(self.classes_)
+            if n_classes < 2:
+                raise ValueError(f"classification needs at least 2 classes, got only {self.classes_.tolist()}")
+            if task == "multiclass":
+                self._check_outputs(n_classes, "classes")
+            elif n_classes != 2:
+                raise ValueError(f"binary cross-entropy needs exactly 2 classes, got {n_classes}; "
+                                 "use softmax_cross_entropy for more")
+            else:
+                self._check_outputs(1, "output for two classes")
+        if self._label_encoder is None:
+            raise RuntimeError("the model has not been fitted; call fit first")
+        codes = self._label_encoder.transform(y)
+        if task == "multiclass":
+            return codes
+        return codes.astype(self.dtype)[:, None]
+
+    def _prepare_regression_y(self, y: NDArray, fit: bool) -> Array:
+        y = check_array(y.reshape(-1, 1) if y.ndim == 1 else y, name="y")
+        self._check_outputs(y.shape[1], "target columns")
+        if self.target_preprocess is not None:
+            if fit and not _fitted(self.target_preprocess):
+                self.target_preprocess.fit(y)
+            y = self.target_preprocess.transform(y)
+        return np.ascontiguousarray(y, dtype=self.dtype)
+
+    def _check_outputs(self, n: int, what: str) -> None:
+        self._require_built()
+        if n != self.n_outputs:
+            raise ValueError(f"the data has {n} {what}, but the output layer has {self.n_outputs} units")
+
+    # ----------------------------------------------------------------- inference
+    def decision_function(self, X: ArrayLike, chunk_size: int = 8192) -> Array:
+        """Raw network outputs (logits for cross-entropy losses), computed in chunks."""
+        Xp = self.prepare_X(X)
+        return self._raw_output(Xp, chunk_size)
+
+    def _raw_output(self, Xp: Array, chunk_size: int = 8192) -> Array:
+        out = np.empty((Xp.shape[0], self.n_outputs), dtype=self.dtype)
+        for start in range(0, Xp.shape[0], chunk_size):
+            out[start:start + chunk_size] = self.forward(Xp[start:start + chunk_size])[0]
+        return out
+
+    def predict_proba(self, X: ArrayLike) -> Array:
+        """Class probabilities, one column per entry of ``classes_`` (multi-label: per label)."""
+        if self.loss.task == "regression":
+            raise TypeError("predict_proba is only defined for classification losses")
+        proba = self.loss.transform(self.decision_function(X))
+        if self.loss.task == "binary" and self.classes_ is not None and proba.shape[1] == 1:
+            proba = np.hstack([1.0 - proba, proba])
+        return proba
+
+    def predict(self, X: ArrayLike) -> NDArray:
+        """Class labels for classification, values for regression (1-D when one output)."""
+        self._require_built()
+        if self.loss.task == "regression":
+            out = self.decision_function(X)
+            if self.target_preprocess is not None and getattr(self.target_preprocess, "fitted_", False):
+                out = self.target_preprocess.inverse_transform(out)
+            return out[:, 0] if out.shape[1] == 1 else out
+        proba = self.predict_proba(X)
+        if self.classes_ is None:  # multi-label
+            return (proba >= 0.5).astype(np.int64)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def evaluate(self, X: ArrayLike, y: ArrayLike) -> dict[str, float]:
+        """Loss and the task's metrics on (X, y), with the fitted preprocessing applied."""
+        from . import metrics
+
+        Xp = self.prepare_X(X)
+        yp = self.prepare_y(y)
+        check_consistent_length(Xp, yp)
+        out = self._raw_output(Xp)
+        result = {"loss": self.loss.value(out, yp)}
+        if self.loss.task == "regression":
+            y_true = np.asarray(y, dtype=np.float64)
+            result.update(metrics.regression_report(y_true, self.predict(X)))
+        elif self.classes_ is not None:
+            y_pred = self.classes_[self.loss_predictions(out)]
+            result.update(metrics.classification_report(np.asarray(y), y_pred))
+        return result
+
+    def loss_predictions(self, out: Array) -> NDArray[np.int64]:
+        """Encoded class predictions from raw outputs."""
+        if self.loss.task == "binary" and out.shape[1] == 1:
+            return (out[:, 0] > 0).astype(np.int64)
+        return out.argmax(axis=1)
+
+    def fit(self, X: ArrayLike, y: ArrayLike, **kwargs: Any):
+        """Train on (X, y); see :func:`loomnet.training.fit` for the options. Returns a History."""
+        from .training import fit
+
+        return fit(self, X, y, **kwargs)
+
+    # ----------------------------------------------------------------- persistence
+    def get_config(self) -> dict[str, Any]:
+        """Everything but the weights, as JSON-compatible data."""
+        return {
+            "layers": [layer.get_config() for layer in self.layers],
+            "loss": self.loss.get_config(),
+            "optimizer": self.optimizer.get_config(),
+            "l2": self.l2,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "n_features": self.n_features,
+            "preprocess": self.preprocess.to_dict() if _fitted(self.preprocess) else _kind(self.preprocess),
+            "target_preprocess": (self.target_preprocess.to_dict() if _fitted(self.target_preprocess)
+                                  else _kind(self.target_preprocess)),
+            "classes": None if self.classes_ is None else self.classes_.tolist(),
+            "feature_names": self.feature_names,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], params: ArrayLike | None = None) -> Sequential:
+        """Rebuild a model from ``get_config()`` and (optionally) its flat parameters."""
+        model = cls(
+            [layer_from_config(c) for c in config["layers"]],
+            loss=get_loss(config["loss"]),
+            optimizer=get_optimizer(config["optimizer"]),
+            l2=config.get("l2", 0.0),
+            preprocess=_scaler_or_kind(config.get("preprocess")),
+            target_preprocess=_scaler_or_kind(config.get("target_preprocess")),
+            dtype=config.get("dtype", "float32"),
+            seed=config.get("seed"),
+        )
+        if config.get("n_features"):
+            model.build(config["n_features"])
+            if params is not None:
+                model.set_params(np.asarray(params, dtype=model.dtype))
+        if config.get("classes") is not None:
+            model._label_encoder = LabelEncoder.from_dict({"classes": config["classes"]})
+            model.classes_ = model._label_encoder.classes_
+        model.feature_names = config.get("feature_names")
+        return model
+
+    def summary(self) -> str:
+        """A table of layers, output widths and parameter counts."""
+        lines = [f"{'layer':<28}{'output':>10}{'params':>12}"]
+        for layer, views in zip(self.layers, self.layer_params if self.built else [{}] * len(self.layers),
+                                strict=True):
+            count = sum(v.size for v in views.values())
+            lines.append(f"{layer!r:<28.28}{layer.n_out or '?':>10}{count:>12,}")
+        lines.append(f"total parameters: {self.n_params:,} ({self.dtype.name})")
+        return "\n".join(lines)
+
+    def _require_built(self) -> None:
+        if self.params is None:
+            raise RuntimeError("the model has no parameters yet; call fit (or build) first")
+
+    def __repr__(self) -> str:
+        layers = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([{layers}], loss={self.loss.name!r}, optimizer={self.optimizer!r})"
+
+
+def _fitted(t: Transformer | None) -> bool:
+    return t is not None and getattr(t, "fitted_", False)
+
+
+def _kind(t: Transformer | None) -> str | None:
+    return None if t is None else t.kind
+
+
+def _scaler_or_kind(value: dict | str | None) -> Transformer | None:
+    if isinstance(value, dict):
+        return scaler_from_dict(value)
+    return get_scaler(value)

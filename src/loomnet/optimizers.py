@@ -1,0 +1,270 @@
+"""Optimisers that update one flat parameter array in place from one flat gradient.
+
+One vectorised update covers every layer; state arrays (momentum, moments) are flat too, so
+checkpoints, Allreduce and Hogwild all see a single buffer. Conventions follow PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._registry import lookup
+from .schedules import Schedule, get_schedule
+
+Array = NDArray[np.floating]
+
+
+class Optimizer:
+    """Base class: ``step(params, grad)`` updates ``params`` in place.
+
+    ``learning_rate`` is a number or a :class:`Schedule`; ``clip_norm`` rescales the gradient
+    so its global L2 norm is at most that value before the update.
+    """
+
+    name = "optimizer"
+    _state_names: tuple[str, ...] = ()
+
+    def __init__(self, learning_rate: float | Schedule = 0.01, clip_norm: float | None = None):
+        self.schedule = get_schedule(learning_rate)
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive, got {clip_norm}")
+        self.clip_norm = clip_norm
+        self.iterations = 0
+        self._state: dict[str, Array] = {}
+        self._scratch: Array | None = None
+
+    @property
+    def learning_rate(self) -> float:
+        return self.schedule.learning_rate
+
+    def step(self, params: Array, grad: Array, lr: float | None = None, epoch: int = 0) -> None:
+        """Apply one update; ``grad`` may be rescaled in place by clipping."""
+        if lr is None:
+            lr = self.schedule(epoch, self.iterations)
+        if self.clip_norm is not None:
+            clip_by_global_norm(grad, self.clip_norm)
+        if self._scratch is None or self._scratch.shape != params.shape or self._scratch.dtype != params.dtype:
+            self._scratch = np.empty_like(params)
+            for name in self._state_names:
+                if name not in self._state or self._state[name].shape != params.shape:
+                    self._state[name] = np.zeros_like(params)
+        self.iterations += 1
+        self._update(params, grad, float(lr), self._scratch)
+
+    def _update(self, params: Array, grad: Array, lr: float, scratch: Array) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: iteration count, state arrays, schedule state."""
+        return {
+            "iterations": self.iterations,
+            "arrays": {k: v.copy() for k, v in self._state.items()},
+            "schedule": self.schedule.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.iterations = int(state["iterations"])
+        self._state = {k: np.array(v, copy=True) for k, v in state["arrays"].items()}
+        self._scratch = None
+        self.schedule.load_state_dict(state.get("schedule", {}))
+        if self._state:
+            template = next(iter(self._state.values()))
+            self._scratch = np.empty_like(template)
+
+    def reset(self) -> None:
+        """Forget all state (a fresh fit)."""
+        self.iterations = 0
+        self._state = {}
+        self._scratch = None
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = {"name": self.name, "learning_rate": self.schedule.get_config(), "clip_norm": self.clip_norm}
+        cfg.update(self._hyper())
+        return cfg
+
+    def _hyper(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in {"learning_rate": self.learning_rate, **self._hyper()}.items())
+        return f"{type(self).__name__}({args})"
+
+
+def clip_by_global_norm(grad: Array, max_norm: float) -> float:
+    """Scale ``grad`` in place so ‖grad‖₂ ≤ max_norm; return the norm before clipping."""
+    norm = math.sqrt(float(np.dot(grad, grad)))
+    if norm > max_norm:
+        grad *= max_norm / norm
+    return norm
+
+
+class SGD(Optimizer):
+    """Plain, momentum or Nesterov SGD: v ← μv + g; p ← p - lr·v (Nesterov: p ← p - lr·(g + μv))."""
+
+    name = "sgd"
+
+    def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False, clip_norm=None):
+        super().__init__(learning_rate, clip_norm)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if nesterov and momentum == 0.0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self._state_names = ("velocity",) if momentum > 0 else ()
+
+    def _update(self, params, grad, lr, scratch):
+        if self.momentum == 0.0:
+            np.multiply(grad, lr, out=scratch)
+            params -= scratch
+            return
+        v = self._state["velocity"]
+        v *= self.momentum
+        v += grad
+        if self.nesterov:
+            np.multiply(v, self.momentum, out=scratch)
+            scratch += grad
+            scratch *= lr
+        else:
+            np.multiply(v, lr, out=scratch)
+        params -= scratch
+
+    def _hyper(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam: m ← β₁m + (1-β₁)g, v ← β₂v + (1-β₂)g², p ← p - lr·m̂/(√v̂ + ε)."""
+
+    name = "adam"
+    _state_names = ("m", "v")
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, clip_norm=None):
+        super().__init__(learning_rate, clip_norm)
+        if not (0 <= beta_1 < 1 and 0 <= beta_2 < 1) or epsilon <= 0:
+            raise ValueError(f"Adam needs 0 <= beta < 1 and epsilon > 0, got {beta_1}, {beta_2}, {epsilon}")
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def _decay(self, params, lr):
+        """Decoupled weight decay hook (AdamW)."""
+
+    def _update(self, params, grad, lr, scratch):
+        self._decay(params, lr)
+        m, v = self._state["m"], self._state["v"]
+        t = self.iterations
+        m *= self.beta_1
+        np.multiply(grad, 1.0 - self.beta_1, out=scratch)
+        m += scratch
+        v *= self.beta_2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - self.beta_2
+        v += scratch
+        bias1 = 1.0 - self.beta_1**t
+        bias2 = 1.0 - self.beta_2**t
+        np.sqrt(v, out=scratch)
+        scratch *= 1.0 / math.sqrt(bias2)
+        scratch += self.epsilon
+        np.divide(m, scratch, out=scratch)
+        scratch *= lr / bias1
+        params -= scratch
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p ← p·(1 - lr·λ) before the Adam step."""
+
+    name = "adamw"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 weight_decay: float = 0.01, clip_norm=None):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, clip_norm)
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.weight_decay = float(weight_decay)
+
+    def _decay(self, params, lr):
+        if self.weight_decay:
+            params *= 1.0 - lr * self.weight_decay
+
+    def _hyper(self):
+        return {**super()._hyper(), "weight_decay": self.weight_decay}
+
+
+class RMSprop(Optimizer):
+    """RMSprop: s ← ρs + (1-ρ)g², p ← p - lr·g/(√s + ε)."""
+
+    name = "rmsprop"
+    _state_names = ("square_avg",)
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.9, epsilon: float = 1e-8, clip_norm=None):
+        super().__init__(learning_rate, clip_norm)
+        if not 0 <= rho < 1 or epsilon <= 0:
+            raise ValueError(f"RMSprop needs 0 <= rho < 1 and epsilon > 0, got {rho}, {epsilon}")
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def _update(self, params, grad, lr, scratch):
+        s = self._state["square_avg"]
+        s *= self.rho
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - self.rho
+        s += scratch
+        np.sqrt(s, out=scratch)
+        scratch += self.epsilon
+        np.divide(grad, scratch, out=scratch)
+        scratch *= lr
+        params -= scratch
+
+    def _hyper(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adagrad(Optimizer):
+    """Adagrad: s ← s + g², p ← p - lr·g/(√s + ε)."""
+
+    name = "adagrad"
+    _state_names = ("sum_sq",)
+
+    def __init__(self, learning_rate=0.01, epsilon: float = 1e-10, clip_norm=None):
+        super().__init__(learning_rate, clip_norm)
+        if epsilon <= 0:
+            raise ValueError(f"Adagrad needs epsilon > 0, got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def _update(self, params, grad, lr, scratch):
+        s = self._state["sum_sq"]
+        np.multiply(grad, grad, out=scratch)
+        s += scratch
+        np.sqrt(s, out=scratch)
+        scratch += self.epsilon
+        np.divide(grad, scratch, out=scratch)
+        scratch *= lr
+        params -= scratch
+
+    def _hyper(self):
+        return {"epsilon": self.epsilon}
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)
+}
+
+
+def get_optimizer(value: str | Optimizer | dict, learning_rate: float | Schedule | None = None) -> Optimizer:
+    """Optimiser from a name (``"adam"``), a config dict or an instance."""
+    if isinstance(value, dict):
+        cfg = dict(value)
+        name = cfg.pop("name", None)
+        if name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r}; valid optimizers are: {', '.join(sorted(OPTIMIZERS))}")
+        cfg["learning_rate"] = get_schedule(cfg.get("learning_rate", 0.01))
+        return OPTIMIZERS[name](**cfg)
+    optimizer = lookup("optimizer", OPTIMIZERS, value, Optimizer)
+    if learning_rate is not None:
+        optimizer.schedule = get_schedule(learning_rate)
+    return optimizer
