@@ -17,6 +17,7 @@ def lookup(kind: str, table: dict[str, Any], value: Any, base: type | None = Non
         if key in table:
             return table[key]()
         valid = ", ".join(sorted(table))
-        raise ValueError(f"unknown {kind} {value!r}; valid {kind}s are: {valid}")
+        plural = kind + ("es" if kind.endswith("s") else "s")
+        raise ValueError(f"unknown {kind} {value!r}; valid {plural} are: {valid}")
     expected = base.__name__ if base is not None else "str"
     raise TypeError(f"{kind} must be a name or a {expected} instance, got {type(value).__name__}")

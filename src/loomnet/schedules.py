@@ -87,7 +87,9 @@ class CosineDecay(Schedule):
     def __init__(self, learning_rate: float = 0.01, epochs: int = 100, min_learning_rate: float = 0.0):
         super().__init__(learning_rate)
         if epochs < 1 or min_learning_rate < 0:
-            raise ValueError(f"cosine schedule needs epochs >= 1 and min_learning_rate >= 0, got {epochs}, {min_learning_rate}")
+            raise ValueError(
+                f"cosine schedule needs epochs >= 1 and min_learning_rate >= 0, got {epochs}, {min_learning_rate}"
+            )
         self.epochs, self.min_learning_rate = int(epochs), float(min_learning_rate)
 
     def __call__(self, epoch, iteration):

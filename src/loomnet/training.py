@@ -84,7 +84,8 @@ class History:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
         h = cls(d.get("records"))
-        h.stop_reason, h.best_epoch, h.notes = d.get("stop_reason", "max_epochs"), d.get("best_epoch"), d.get("notes", [])
+        h.stop_reason = d.get("stop_reason", "max_epochs")
+        h.best_epoch, h.notes = d.get("best_epoch"), d.get("notes", [])
         return h
 
     def __repr__(self) -> str:
@@ -129,7 +130,8 @@ class Trainer:
         self.shuffle = bool(shuffle)
         self.verbose = verbose
         self.callbacks = list(callbacks)
-        if loss_threshold is not None and not (isinstance(loss_threshold, (int, float)) and math.isfinite(loss_threshold)):
+        finite_number = isinstance(loss_threshold, (int, float)) and math.isfinite(loss_threshold)
+        if loss_threshold is not None and not finite_number:
             raise ValueError(f"loss_threshold must be a finite number, got {loss_threshold!r}")
         self.loss_threshold = loss_threshold
         if isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
@@ -242,9 +244,11 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
-            while self.epoch < self.epochs and not self.stop_requested:
-                if self._run_epoch():
-                    break
+            # Overflow on the way to a NaN loss is reported once, as TrainingDivergedError.
+            with np.errstate(over="ignore", invalid="ignore"):
+                while self.epoch < self.epochs and not self.stop_requested:
+                    if self._run_epoch():
+                        break
         finally:
             for cb in self.callbacks:
                 cb.on_train_end(self)

@@ -1,0 +1,124 @@
+"""Optimisers against their textbook formulas; schedules; gradient clipping."""
+
+import math
+
+import numpy as np
+import pytest
+
+from loomnet import SGD, Adagrad, Adam, AdamW, RMSprop
+from loomnet.optimizers import clip_by_global_norm, get_optimizer
+from loomnet.schedules import (
+    CosineDecay,
+    ExponentialDecay,
+    InverseScaling,
+    ReduceOnPlateau,
+    StepDecay,
+    get_schedule,
+)
+
+
+def _run(opt, steps=4, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=6)
+    grads = [rng.normal(size=6) for _ in range(steps)]
+    out = p.copy()
+    for g in grads:
+        opt.step(out, g.copy())
+    return p, grads, out
+
+
+def test_sgd_plain_momentum_and_nesterov():
+    lr, mu = 0.1, 0.9
+    p, grads, out = _run(SGD(lr))
+    np.testing.assert_allclose(out, p - lr * sum(grads))
+    for nesterov in (False, True):
+        p, grads, out = _run(SGD(lr, momentum=mu, nesterov=nesterov))
+        ref, v = p.copy(), np.zeros_like(p)
+        for g in grads:
+            v = mu * v + g
+            ref -= lr * (g + mu * v if nesterov else v)
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_and_adamw(decoupled):
+    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
+    opt = AdamW(lr, b1, b2, eps, weight_decay=wd) if decoupled else Adam(lr, b1, b2, eps)
+    p, grads, out = _run(opt)
+    ref, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        if decoupled:
+            ref *= 1 - lr * wd
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        ref -= lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    np.testing.assert_allclose(out, ref, rtol=1e-10)
+
+
+def test_rmsprop_and_adagrad():
+    p, grads, out = _run(RMSprop(0.01, rho=0.9, epsilon=1e-8))
+    ref, s = p.copy(), np.zeros_like(p)
+    for g in grads:
+        s = 0.9 * s + 0.1 * g * g
+        ref -= 0.01 * g / (np.sqrt(s) + 1e-8)
+    np.testing.assert_allclose(out, ref, rtol=1e-10)
+    p, grads, out = _run(Adagrad(0.1, epsilon=1e-10))
+    ref, s = p.copy(), np.zeros_like(p)
+    for g in grads:
+        s += g * g
+        ref -= 0.1 * g / (np.sqrt(s) + 1e-10)
+    np.testing.assert_allclose(out, ref, rtol=1e-10)
+
+
+def test_optimizer_state_round_trip_resumes_exactly():
+    a = Adam(0.01)
+    p1, grads, _ = _run(a, steps=2)
+    state = a.state_dict()
+    b = Adam(0.01)
+    b.load_state_dict(state)
+    x, y = p1.copy(), p1.copy()
+    g = np.ones(6)
+    a.step(x, g.copy())
+    b.step(y, g.copy())
+    np.testing.assert_array_equal(x, y)
+
+
+def test_clip_by_global_norm():
+    g = np.array([3.0, 4.0])
+    assert clip_by_global_norm(g, 1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(g, [0.6, 0.8])
+    g = np.array([0.3, 0.4])
+    clip_by_global_norm(g, 1.0)
+    np.testing.assert_allclose(g, [0.3, 0.4])
+    opt = SGD(1.0, clip_norm=1.0)
+    p = np.zeros(2)
+    opt.step(p, np.array([30.0, 40.0]))
+    np.testing.assert_allclose(p, [-0.6, -0.8])
+
+
+def test_schedules():
+    assert StepDecay(1.0, step_size=2, gamma=0.5)(3, 0) == 0.5
+    assert ExponentialDecay(1.0, gamma=0.9)(2, 0) == pytest.approx(0.81)
+    cos = CosineDecay(1.0, epochs=10, min_learning_rate=0.1)
+    assert cos(0, 0) == pytest.approx(1.0) and cos(10, 0) == pytest.approx(0.1) and cos(20, 0) == pytest.approx(0.1)
+    assert cos(5, 0) == pytest.approx(0.55)
+    assert InverseScaling(1.0, power_t=0.5)(0, 3) == pytest.approx(0.5)
+    plateau = ReduceOnPlateau(1.0, factor=0.5, patience=1, min_delta=0.0)
+    for loss in [1.0, 0.9, 0.95, 0.95]:
+        plateau.observe(0, loss)
+    assert plateau(0, 0) == 0.5
+    assert get_schedule(0.3)(5, 5) == 0.3
+    step = get_schedule({"name": "step", "learning_rate": 1.0, "step_size": 1, "gamma": 0.1})
+    assert step(1, 0) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, math.nan, math.inf])
+def test_non_positive_learning_rate_is_rejected(bad):
+    with pytest.raises(ValueError, match="learning rate must be a positive number"):
+        SGD(bad)
+
+
+def test_unknown_optimizer_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown optimizer 'adamm'.*adam.*sgd"):
+        get_optimizer("adamm")
+    assert isinstance(get_optimizer({"name": "sgd", "learning_rate": 0.5, "momentum": 0.9}), SGD)

@@ -1,0 +1,169 @@
+"""The training loop: XOR, batch-size flavours, stopping rules, divergence, history, resume."""
+
+import numpy as np
+import pytest
+
+from loomnet import SGD, Adam, Dense, Dropout, EarlyStopping, Sequential, Trainer, TrainingDivergedError, datasets
+from loomnet.preprocessing import train_test_split
+
+
+def test_xor_2_4_1_sigmoid_mse_full_batch_reaches_100_percent():
+    data = datasets.xor()
+    model = Sequential([Dense(4, "sigmoid"), Dense(1, "sigmoid")], loss="mse", optimizer=SGD(2.0),
+                       preprocess=None, dtype="float64", seed=1)
+    history = model.fit(data.X, data.y.astype(float), epochs=5000, batch_size="full", shuffle=False)
+    assert np.all((model.predict(data.X) > 0.5) == (data.y == 1))
+    assert history["loss"][-1] < history["loss"][0]
+    assert len(history) == 5000  # full batch: one step per epoch, every epoch recorded
+
+
+def _blobs(n=300, seed=0):
+    d = datasets.make_classification(n_samples=n, n_features=6, n_classes=3, noise=0.5, seed=seed)
+    return d.X, d.y
+
+
+@pytest.mark.parametrize("batch_size,steps,epochs", [("full", 1, 200), (32, 8, 20), (1, 240, 3)])
+def test_full_mini_and_stochastic_batches(batch_size, steps, epochs):
+    X, y = _blobs()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y)
+    model = Sequential([Dense(16, "relu"), Dense(3)], optimizer=Adam(0.01), seed=0)
+    trainer = Trainer(model, X_train, y_train, epochs=epochs, batch_size=batch_size)
+    assert trainer.steps_per_epoch == steps
+    trainer.run()
+    assert model.optimizer.iterations == epochs * steps
+    assert np.mean(model.predict(X_test) == y_test) > 0.8
+
+
+def test_loss_threshold_stops_as_soon_as_reached():
+    X, y = _blobs()
+    model = Sequential([Dense(16, "relu"), Dense(3)], optimizer=Adam(0.01))
+    history = model.fit(X, y, epochs=500, batch_size=32, loss_threshold=0.3)
+    assert history.stop_reason == "loss_threshold"
+    assert history["loss"][-1] <= 0.3 and all(v > 0.3 for v in history["loss"][:-1])
+
+
+def test_early_stopping_restores_best_weights():
+    X, y = _blobs(200)
+    model = Sequential([Dense(64, "relu"), Dense(3)], optimizer=Adam(0.05), seed=0)
+    history = model.fit(X, y, epochs=200, batch_size=8, validation_split=0.3,
+                        early_stopping=EarlyStopping(patience=3, restore_best_weights=True))
+    assert history.stop_reason == "early_stopping"
+    best = history.best_epoch
+    assert history["val_loss"][best - 1] == min(history["val_loss"])
+    assert len(history) == best + 3
+
+
+def test_early_stopping_needs_validation_data():
+    X, y = _blobs(50)
+    with pytest.raises(ValueError, match="validation"):
+        Sequential([Dense(3)]).fit(X, y, epochs=2, early_stopping=2)
+
+
+def test_history_records_losses_metrics_lr_and_time():
+    X, y = _blobs(120)
+    history = Sequential([Dense(8, "tanh"), Dense(3)]).fit(X, y, epochs=2, validation_split=0.25)
+    record = history.records[-1]
+    for key in ("epoch", "loss", "val_loss", "val_accuracy", "lr", "time", "samples_per_s"):
+        assert key in record
+    assert history["epoch"] == [1, 2]
+
+
+def test_regression_with_target_scaling_learns_diabetes():
+    d = datasets.load("diabetes")
+    Xtr, Xte, ytr, yte = train_test_split(d.X, d.y, test_size=0.2)
+    model = Sequential([Dense(32, "relu"), Dense(1)], loss="mse", optimizer=Adam(0.01),
+                       target_preprocess="standard")
+    model.fit(Xtr, ytr, epochs=40, batch_size=32)
+    assert model.evaluate(Xte, yte)["r2"] > 0.3
+    assert model.predict(Xte).shape == (len(yte),)
+
+
+def test_divergence_raises_with_epoch_and_step_and_keeps_finite_params():
+    X, y = _blobs(100)
+    X = X * 1e3
+    model = Sequential([Dense(32, "relu"), Dense(3)], loss="mse", optimizer=SGD(1e3), preprocess=None)
+    with pytest.raises(TrainingDivergedError, match=r"epoch \d+, step \d+"):
+        model.fit(X, np.eye(3)[y], epochs=50, batch_size=10)
+    assert np.isfinite(model.params).all()
+
+
+def test_binary_cross_entropy_with_string_labels():
+    d = datasets.load("breast_cancer")
+    labels = np.where(d.y == 1, "benign", "malignant")
+    model = Sequential([Dense(16, "relu"), Dense(1)], loss="binary_cross_entropy", optimizer=Adam(0.01))
+    model.fit(d.X, labels, epochs=10, batch_size=32)
+    proba = model.predict_proba(d.X)
+    assert proba.shape == (len(labels), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(model.predict(d.X)) <= {"benign", "malignant"}
+    assert np.mean(model.predict(d.X) == labels) > 0.95
+
+
+def test_class_weights_change_the_objective():
+    X, y = _blobs(90)
+    a = Sequential([Dense(3)], seed=0).fit(X, y, epochs=1, batch_size=90, shuffle=False)
+    b = Sequential([Dense(3)], seed=0).fit(X, y, epochs=1, batch_size=90, shuffle=False,
+                                          class_weight={0: 5.0, 1: 1.0, 2: 1.0})
+    assert a["loss"][0] != b["loss"][0]
+    Sequential([Dense(3)]).fit(X, y, epochs=1, class_weight="balanced")
+
+
+def test_same_seed_same_parameters_and_resume_is_bit_exact():
+    X, y = _blobs(200)
+
+    def make():
+        return Sequential([Dense(16, "relu"), Dropout(0.2), Dense(3)], optimizer=Adam(0.01), seed=5)
+
+    full = make()
+    Trainer(full, X, y, epochs=3, batch_size=16).run()
+
+    first = make()
+    trainer = Trainer(first, X, y, epochs=3, batch_size=16)
+
+    class StopMidEpoch:
+        def on_train_begin(self, t): ...
+        def on_batch_end(self, t, epoch, step, n, loss):
+            if epoch == 1 and step == 4:
+                t.stop_requested = True
+        def on_epoch_end(self, t, record): ...
+        def on_train_end(self, t): ...
+
+    trainer.callbacks.append(StopMidEpoch())
+    trainer.run()
+    state, params = trainer.state_dict(), first.params.copy()
+    assert (state["epoch"], state["step"]) == (1, 5)
+
+    resumed = make()
+    t2 = Trainer(resumed, X, y, epochs=3, batch_size=16)
+    t2.load_state_dict(state)
+    resumed.set_params(params)
+    t2.run()
+    np.testing.assert_array_equal(resumed.params, full.params)
+    assert t2.history["loss"] == full.history["loss"]
+
+
+def test_fit_continues_from_current_parameters():
+    X, y = _blobs(100)
+    model = Sequential([Dense(3)], optimizer=Adam(0.01))
+    model.fit(X, y, epochs=1)
+    before = model.params.copy()
+    mean_before = model.preprocess.mean_.copy()
+    model.fit(X[:50] + 10, y[:50], epochs=1)
+    assert not np.array_equal(before, model.params)
+    np.testing.assert_array_equal(model.preprocess.mean_, mean_before)  # scaler not refitted
+
+
+def test_dropout_is_inactive_at_inference():
+    X, y = _blobs(60)
+    model = Sequential([Dense(8, "relu"), Dropout(0.5), Dense(3)])
+    model.fit(X, y, epochs=1)
+    np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X))
+
+
+def test_digits_reaches_97_percent():
+    X, y = datasets.load_digits()
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, seed=0)
+    model = Sequential([Dense(128, "relu"), Dropout(0.1), Dense(64, "relu"), Dense(10)],
+                       optimizer=Adam(2e-3), l2=1e-4, seed=0)
+    model.fit(Xtr, ytr, epochs=60, batch_size=32, validation_split=0.1, early_stopping=10)
+    assert np.mean(model.predict(Xte) == yte) >= 0.97
