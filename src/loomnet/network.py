@@ -252,7 +252,14 @@ class Sequential:
             raise ValueError(f"X has {X.shape[1]} features, but the model was built for {self.n_features}")
         if self.preprocess is not None and getattr(self.preprocess, "fitted_", False):
             X = self.preprocess.transform(X)
-        return np.ascontiguousarray(X, dtype=self.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            prepared = np.ascontiguousarray(X, dtype=self.dtype)
+        if not np.isfinite(prepared).all():
+            row, col = np.argwhere(~np.isfinite(prepared))[0]
+            raise ValueError(f"X has a value too large for {self.dtype.name} at row {row}, column {col} "
+                             f"({X[row, col]:.3g} after preprocessing); scale the data, use a scaler "
+                             "or dtype='float64'")
+        return prepared
 
     def prepare_y(self, y: ArrayLike, *, fit: bool = False, classes: ArrayLike | None = None) -> NDArray:
         """Encode targets the way the loss needs them; fit the label/target encoders when asked."""
@@ -314,7 +321,9 @@ class Sequential:
     def decision_function(self, X: ArrayLike, chunk_size: int = 8192) -> Array:
         """Raw network outputs (logits for cross-entropy losses), computed in chunks."""
         Xp = self.prepare_X(X)
-        return self._raw_output(Xp, chunk_size)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._raw_output(Xp, chunk_size)
+        return _check_finite_output(out, self.dtype)
 
     def _raw_output(self, Xp: Array, chunk_size: int = 8192) -> Array:
         out = np.empty((Xp.shape[0], self.n_outputs), dtype=self.dtype)
@@ -351,7 +360,7 @@ class Sequential:
         Xp = self.prepare_X(X)
         yp = self.prepare_y(y)
         check_consistent_length(Xp, yp)
-        out = self._raw_output(Xp)
+        out = _check_finite_output(self._raw_output(Xp), self.dtype)
         result = {"loss": self.loss.value(out, yp)}
         if self.loss.task == "regression":
             y_true = np.asarray(y, dtype=np.float64)
@@ -431,6 +440,15 @@ class Sequential:
     def __repr__(self) -> str:
         layers = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{layers}], loss={self.loss.name!r}, optimizer={self.optimizer!r})"
+
+
+def _check_finite_output(out: Array, dtype: np.dtype) -> Array:
+    """Refuse to hand back NaN/inf: finite inputs can still overflow inside the network."""
+    if not np.isfinite(out).all():
+        row = int(np.argwhere(~np.isfinite(out))[0][0])
+        raise ValueError(f"the network output overflowed to NaN/inf at row {row}: the inputs are too large "
+                         f"for {dtype.name} arithmetic; scale the data or use dtype='float64'")
+    return out
 
 
 def _fitted(t: Transformer | None) -> bool:

@@ -52,8 +52,16 @@ class StandardScaler(Transformer):
 
     def fit(self, X):
         X = check_array(X, name="X")
-        self.mean_ = X.mean(axis=0, dtype=np.float64)
-        std = X.std(axis=0, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.mean_ = X.mean(axis=0, dtype=np.float64)
+            std = X.std(axis=0, dtype=np.float64)
+        if not (np.isfinite(self.mean_).all() and np.isfinite(std).all()):
+            # Squares (or sums) of values beyond ~1e154 overflow float64: rescale by each column's peak.
+            peak = np.abs(X).max(axis=0).astype(np.float64)
+            peak[peak == 0] = 1.0
+            scaled = X / peak
+            self.mean_ = scaled.mean(axis=0) * peak
+            std = scaled.std(axis=0) * peak
         self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
         self.fitted_ = True
         return self
