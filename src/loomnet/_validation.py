@@ -66,5 +66,7 @@ def check_positive(value: Any, name: str, *, integer: bool = False) -> Any:
 
 
 def check_consistent_length(X: NDArray, y: NDArray, name_y: str = "y") -> None:
+    if np.ndim(y) == 0:
+        raise ValueError(f"{name_y} must hold one target per sample, got a scalar {y!r}")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but {name_y} has {y.shape[0]}")
