@@ -1,0 +1,172 @@
+"""The few collectives data-parallel training needs, over MPI or over a single process.
+
+``MPICollective`` wraps an mpi4py communicator; ``SerialCollective`` is the one-process
+stand-in, so the sharded trainer runs (and is tested) without MPI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+class SerialCollective:
+    """One process: every collective is the identity."""
+
+    rank, size, local_size = 0, 1, 1
+
+    def sum_in_place(self, buffer: NDArray) -> None:
+        """Allreduce(SUM) in place: nothing to add."""
+
+    def gather_blocks_in_place(self, blocks: NDArray, blocks_per_rank: list[int]) -> None:
+        """Allgatherv in place: this rank already holds every block."""
+
+    def allgather(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def bcast(self, obj: Any, root: int = 0) -> Any:
+        return obj
+
+    def barrier(self) -> None: ...
+
+    def abort(self, code: int = 1) -> None:
+        raise SystemExit(code)
+
+
+class MPICollective:
+    """Collectives on an mpi4py communicator (buffers are numpy arrays, reduced in place)."""
+
+    def __init__(self, comm: Any):
+        from mpi4py import MPI
+
+        self._MPI = MPI
+        self.comm = comm
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        self.local_size = node.Get_size()
+        node.Free()
+
+    def sum_in_place(self, buffer: NDArray) -> None:
+        """One in-place Allreduce(SUM) over the contiguous buffer."""
+        self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
+
+    def gather_blocks_in_place(self, blocks: NDArray, blocks_per_rank: list[int]) -> None:
+        """Allgatherv of whole rows of ``blocks``: rank r owns the next ``blocks_per_rank[r]`` rows."""
+        width = blocks.shape[1]
+        counts = [k * width for k in blocks_per_rank]
+        displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+        self.comm.Allgatherv(self._MPI.IN_PLACE, [blocks, (counts, displs)])
+
+    def allgather(self, obj: Any) -> list[Any]:
+        return self.comm.allgather(obj)
+
+    def bcast(self, obj: Any, root: int = 0) -> Any:
+        return self.comm.bcast(obj, root=root)
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+    def abort(self, code: int = 1) -> None:
+        self.comm.Abort(code)
+
+
+Collective = SerialCollective | MPICollective
+
+
+def mpi_available() -> tuple[bool, str]:
+    """(True, '') when mpi4py imports and finds an MPI library, else (False, why)."""
+    try:
+        from mpi4py import MPI  # noqa: F401
+    except (ImportError, RuntimeError) as exc:
+        return False, f"{type(exc).__name__}: {exc} (install with: pip install 'loomnet[mpi]')"
+    return True, ""
+
+
+def get_collective(comm: Any = None) -> Collective:
+    """``None`` → MPI.COMM_WORLD (or one process when mpi4py is missing); 'serial' → one process."""
+    if isinstance(comm, (SerialCollective, MPICollective)):
+        return comm
+    if comm == "serial":
+        return SerialCollective()
+    if comm is None:
+        ok, _ = mpi_available()
+        if not ok:
+            return SerialCollective()
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    return MPICollective(comm)
+
+
+def world_size() -> int:
+    """Number of ranks this process was launched with (1 outside mpiexec), without starting MPI."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 1
+
+
+@contextmanager
+def abort_on_error(
+    collective: Collective, *, collective_errors: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
+    """Turn an exception on one rank into the end of the whole job, with a message naming the rank.
+
+    Without this, the other ranks would wait forever in their next collective. Exceptions in
+    ``collective_errors`` are raised on every rank at once by construction and pass through.
+    """
+    try:
+        yield
+    except collective_errors:
+        raise
+    except BaseException as exc:
+        if collective.size == 1:
+            raise
+        detail = "".join(traceback.format_exception(exc)).rstrip()
+        print(f"{detail}\nloomnet: rank {collective.rank} of {collective.size} failed with "
+              f"{type(exc).__name__}: {exc}; aborting all ranks", file=sys.stderr, flush=True)
+        collective.abort(1)
+        raise
+
+
+def agree_on_errors(collective: Collective, error: BaseException | None, what: str) -> None:
+    """Raise on every rank if any rank failed (so no rank is left waiting); ``what`` names the phase."""
+    failures = collective.allgather(None if error is None else f"{type(error).__name__}: {error}")
+    bad = [(rank, msg) for rank, msg in enumerate(failures) if msg is not None]
+    if not bad:
+        return
+    if collective.size == 1 and error is not None:
+        raise error
+    lines = "; ".join(f"rank {rank}: {msg}" for rank, msg in bad)
+    raise RuntimeError(f"{what} failed on {len(bad)} of {collective.size} ranks: {lines}") from error
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def plan_threads(collective: Collective, threads: int, blas_threads: int | None) -> int:
+    """BLAS threads per worker thread so that ranks × threads × BLAS threads stays within the node's cores."""
+    cores, ranks = cpu_cores(), collective.local_size
+    if threads > 1 and ranks * threads > cores:
+        raise ValueError(f"{ranks} ranks on this node × {threads} threads = {ranks * threads} exceeds its "
+                         f"{cores} cores; use threads <= {max(1, cores // ranks)} or fewer ranks per node")
+    if blas_threads is None:
+        return max(1, cores // (ranks * threads))
+    if blas_threads < 1:
+        raise ValueError(f"blas_threads must be >= 1, got {blas_threads}")
+    if ranks * threads * blas_threads > cores and blas_threads > 1:
+        raise ValueError(f"{ranks} ranks × {threads} threads × {blas_threads} BLAS threads = "
+                         f"{ranks * threads * blas_threads} exceeds this node's {cores} cores")
+    return blas_threads

@@ -1,0 +1,51 @@
+"""Training set-ups shared by the MPI worker and the one-process side of tests/test_distributed.py."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from loomnet import datasets
+from loomnet.layers import Dense, Dropout
+from loomnet.network import Sequential
+from loomnet.training import EarlyStopping
+
+_WEIGHTS = np.random.default_rng(3).uniform(0.5, 2.0, size=1797)
+
+CASES = {
+    # Allreduce path: weights, validation split, early stopping, data from a memory-mapped .npy.
+    "default": {
+        "model": {"dropout": 0.0},
+        "train": {"epochs": 4, "batch_size": 50, "seed": 7, "validation_split": 0.2, "sample_weight": _WEIGHTS,
+                  "early_stopping": EarlyStopping(patience=2, restore_best_weights=True)},
+        "memmap": True,
+    },
+    # Deterministic reduction over 4 fixed shards, with dropout: the same bits on any number of ranks.
+    "deterministic": {
+        "model": {"dropout": 0.2},
+        "train": {"epochs": 4, "batch_size": 64, "seed": 3, "deterministic": True, "micro_batches": 4},
+    },
+    # All ranks stop together at the loss threshold.
+    "threshold": {
+        "model": {"dropout": 0.0},
+        "train": {"epochs": 30, "batch_size": 128, "seed": 1, "loss_threshold": 0.5, "class_weight": "balanced"},
+    },
+}
+RESUME_CASE = "deterministic"
+
+
+def make_model(dropout: float = 0.0) -> Sequential:
+    layers = [Dense(32, activation="relu")] + ([Dropout(dropout)] if dropout else []) + [Dense(10)]
+    return Sequential(layers, loss="softmax_cross_entropy", seed=11)
+
+
+def make_data(out_dir: str, case: dict):
+    """Digits; as a .npy path (memory-mapped by each rank) when the case asks for it."""
+    data = datasets.load("digits")
+    if not case.get("memmap"):
+        return data.X, data.y
+    path = os.path.join(out_dir, "digits_X.npy")
+    if not os.path.exists(path):
+        np.save(path, data.X)
+    return path, data.y

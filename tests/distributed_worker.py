@@ -1,0 +1,81 @@
+"""Runs under ``mpiexec -n K python tests/distributed_worker.py SCENARIO OUT_DIR``; rank 0 writes results.
+
+The scenarios are the ones tests/test_distributed.py compares with one process. Kept in one
+file so that one mpiexec launch covers many comparisons (a launch costs about a second).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+
+import numpy as np
+
+from loomnet.distributed import DistributedTrainer, get_collective
+
+sys.path.insert(0, os.path.dirname(__file__))
+from distributed_cases import CASES, RESUME_CASE, make_data, make_model  # noqa: E402
+
+
+def compare(out_dir: str, collective) -> None:
+    """Every case in CASES, plus a checkpoint written half-way and a resume from the one-process checkpoint."""
+    results = {}
+    for name, case in CASES.items():
+        model = make_model(**case["model"])
+        X, y = make_data(out_dir, case)
+        history = DistributedTrainer(model, X, y, comm=collective, **case["train"]).run()
+        results[name] = (model.params.copy(), history.to_dict())
+    case = CASES[RESUME_CASE]
+    model = make_model(**case["model"])
+    X, y = make_data(out_dir, case)
+    half = dict(case["train"], epochs=case["train"]["epochs"] // 2)
+    trainer = DistributedTrainer(model, X, y, comm=collective, **half)
+    trainer.run()
+    results["checkpoint"] = (model.params.copy(), trainer.state_dict(), model.get_config())
+    with open(os.path.join(out_dir, "serial_checkpoint.pkl"), "rb") as f:
+        params, state = pickle.load(f)
+    model = make_model(**case["model"])
+    trainer = DistributedTrainer(model, X, y, comm=collective, **case["train"])
+    model.set_params(params)
+    trainer.load_state_dict(state)
+    history = trainer.run()
+    results["resumed"] = (model.params.copy(), history.to_dict())
+    if collective.rank == 0:
+        with open(os.path.join(out_dir, f"results_{collective.size}.pkl"), "wb") as f:
+            pickle.dump(results, f)
+
+
+class FailingTrainer(DistributedTrainer):
+    """Rank 1 fails at the third step of the second epoch: by raising, or by dying."""
+
+    how = "raise"
+
+    def train_step(self, epoch, step, idx):
+        if self.collective.rank == 1 and (epoch, step) == (1, 2):
+            if self.how == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise ValueError("injected failure on rank 1")
+        return super().train_step(epoch, step, idx)
+
+
+def fault(out_dir: str, collective, how: str) -> None:
+    case = CASES["default"]
+    X, y = make_data(out_dir, case)
+    if how == "bad_shard":
+        X = np.array(np.load(X) if isinstance(X, str) else X, dtype=np.float64)
+        X[-1, 0] = np.nan  # in the last shard: rank 1's
+        DistributedTrainer(make_model(**case["model"]), X, y, comm=collective, epochs=1)
+        return
+    FailingTrainer.how = how
+    FailingTrainer(make_model(**case["model"]), X, y, comm=collective, **dict(case["train"], epochs=50)).run()
+
+
+if __name__ == "__main__":
+    scenario, out = sys.argv[1], sys.argv[2]
+    world = get_collective()
+    if scenario == "compare":
+        compare(out, world)
+    else:
+        fault(out, world, scenario)
