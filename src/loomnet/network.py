@@ -413,12 +413,22 @@ class Sequential:
             dtype=config.get("dtype", "float32"),
             seed=config.get("seed"),
         )
-        if config.get("n_features"):
-            model.build(config["n_features"])
+        n_features = config.get("n_features")
+        if n_features:
+            # Checked before allocating: a hostile config may claim a gigantic network.
+            if params is not None and (expected := _param_count(model.layers, n_features)) != np.size(params):
+                raise ValueError(f"the configuration describes {expected:,} parameters, "
+                                 f"but {np.size(params):,} were given")
+            model.build(n_features)
             if params is not None:
                 model.set_params(np.asarray(params, dtype=model.dtype))
-        if config.get("classes") is not None:
-            model._label_encoder = LabelEncoder.from_dict({"classes": config["classes"]})
+        classes = config.get("classes")
+        if classes is not None:
+            n_classes = 2 if model.loss.task == "binary" else getattr(model, "n_outputs", None)
+            if not isinstance(classes, list) or (n_classes is not None and len(classes) != n_classes):
+                raise ValueError(f"the configuration lists classes {str(classes)[:80]}, "
+                                 f"but the network predicts {n_classes} classes")
+            model._label_encoder = LabelEncoder.from_dict({"classes": classes})
             model.classes_ = model._label_encoder.classes_
         model.feature_names = config.get("feature_names")
         return model
@@ -440,6 +450,16 @@ class Sequential:
     def __repr__(self) -> str:
         layers = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{layers}], loss={self.loss.name!r}, optimizer={self.optimizer!r})"
+
+
+def _param_count(layers: Sequence[Layer], n_features: Any) -> int:
+    """How many parameters these layers have on ``n_features`` inputs, found without allocating them."""
+    if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)) or n_features < 1:
+        raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
+    width = int(n_features)
+    for layer in layers:
+        width = layer.build(width)
+    return ParamLayout(layers).size
 
 
 def _check_finite_output(out: Array, dtype: np.dtype) -> Array:

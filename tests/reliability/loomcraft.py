@@ -1,39 +1,58 @@
-"""Build and take apart .loom files byte by byte: safetensors layout (8-byte little-endian header
-length, JSON header, raw tensor bytes) with loomnet's JSON in the header metadata."""
+"""Build and take apart .loom files byte by byte, to craft hostile ones.
+
+Layout (see loomnet.modelfile): ``b"LOOMNET\\0"`` | u64 little-endian header length | JSON header |
+safetensors blob; the safetensors blob is itself u64 length | JSON | raw tensor bytes. ``join``
+recomputes the SHA-256 and size in the header, so a crafted file gets past the checksum and
+reaches the deeper checks.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from typing import Any
 
+MAGIC = b"LOOMNET\x00"
+
+
+def _u64(n: int) -> bytes:
+    return struct.pack("<Q", n)
+
 
 def split(blob: bytes) -> tuple[dict[str, Any], bytes]:
-    """(header dict, data bytes) of a well-formed safetensors blob."""
-    (n,) = struct.unpack("<Q", blob[:8])
-    return json.loads(blob[8:8 + n]), blob[8 + n:]
+    """(JSON header, safetensors blob) of a well-formed .loom file."""
+    assert blob[:8] == MAGIC
+    (n,) = struct.unpack("<Q", blob[8:16])
+    return json.loads(blob[16:16 + n]), blob[16 + n:]
 
 
-def join(header: dict[str, Any] | bytes, data: bytes = b"", *, claimed_length: int | None = None) -> bytes:
-    """A safetensors blob from a header (dict or raw bytes), optionally lying about the header length."""
-    raw = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
+def join(header: dict[str, Any] | bytes, weights: bytes = b"", *, claimed_length: int | None = None,
+         fix_checksum: bool = True) -> bytes:
+    """A .loom file from a header and a safetensors blob, checksum made to match unless told not to."""
+    if isinstance(header, dict) and fix_checksum:
+        header = json.loads(json.dumps(header))
+        index = header.setdefault("tensors", {})
+        if isinstance(index, dict):
+            index["sha256"] = hashlib.sha256(weights).hexdigest()
+            index["bytes"] = len(weights)
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
     length = len(raw) if claimed_length is None else claimed_length
-    return struct.pack("<Q", length) + raw + data
+    return MAGIC + _u64(length) + raw + weights
 
 
-def map_metadata_json(header: dict[str, Any], edit) -> dict[str, Any]:
-    """Apply ``edit(obj)`` to every JSON document stored as a string in ``__metadata__``."""
-    header = json.loads(json.dumps(header))
-    meta = header.get("__metadata__", {})
-    for key, value in meta.items():
-        try:
-            doc = json.loads(value)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(doc, dict | list):
-            edit(doc)
-            meta[key] = json.dumps(doc)
-    return header
+def st_split(weights: bytes) -> tuple[dict[str, Any], bytes]:
+    (n,) = struct.unpack("<Q", weights[:8])
+    return json.loads(weights[8:8 + n]), weights[8 + n:]
+
+
+def st_join(header: dict[str, Any] | bytes, data: bytes, *, claimed_length: int | None = None) -> bytes:
+    """A safetensors blob (header padded to 8 bytes as the format asks)."""
+    raw = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
+    if not isinstance(header, bytes):
+        raw += b" " * (-len(raw) % 8)
+    length = len(raw) if claimed_length is None else claimed_length
+    return _u64(length) + raw + data
 
 
 def set_everywhere(doc: Any, key: str, value: Any) -> int:
