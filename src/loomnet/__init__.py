@@ -5,13 +5,23 @@ from .layers import ActivationLayer, Dense, Dropout, Layer, Workspace
 from .network import Sequential
 from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from .preprocessing import MinMaxScaler, StandardScaler, train_test_split
-from .training import Callback, EarlyStopping, History, Trainer, TrainingDivergedError, fit
+from .training import (
+    Callback,
+    EarlyStopping,
+    History,
+    OverfittingMonitor,
+    OverfittingWarning,
+    Trainer,
+    TrainingDivergedError,
+    fit,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SGD", "ActivationLayer", "Adagrad", "Adam", "AdamW", "Callback", "Dense", "Dropout",
-    "EarlyStopping", "History", "Layer", "MinMaxScaler", "RMSprop", "Sequential", "StandardScaler",
+    "EarlyStopping", "History", "Layer", "MinMaxScaler", "OverfittingMonitor", "OverfittingWarning",
+    "RMSprop", "Sequential", "StandardScaler",
     "Trainer", "TrainingDivergedError", "Workspace", "activations", "datasets", "fit", "initializers",
     "losses", "metrics", "optimizers", "preprocessing", "schedules", "train_test_split",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,7 @@ class History:
         self.records: list[dict[str, Any]] = list(records or [])
         self.stop_reason: str = "max_epochs"
         self.best_epoch: int | None = None
+        self.overfit_epoch: int | None = None  # first epoch an OverfittingWarning fired
         self.notes: list[str] = []
 
     def __getitem__(self, key: str) -> list[Any]:
@@ -79,13 +81,14 @@ class History:
 
     def to_dict(self) -> dict[str, Any]:
         return {"records": self.records, "stop_reason": self.stop_reason, "best_epoch": self.best_epoch,
-                "notes": self.notes}
+                "overfit_epoch": self.overfit_epoch, "notes": self.notes}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
         h = cls(d.get("records"))
         h.stop_reason = d.get("stop_reason", "max_epochs")
         h.best_epoch, h.notes = d.get("best_epoch"), d.get("notes", [])
+        h.overfit_epoch = d.get("overfit_epoch")
         return h
 
     def __repr__(self) -> str:
@@ -100,6 +103,49 @@ class Callback:
     def on_batch_end(self, trainer: Trainer, epoch: int, step: int, batch_size: int, loss: float) -> None: ...
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> bool | None: ...
     def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class OverfittingWarning(UserWarning):
+    """Validation loss rose for several epochs in a row while training loss fell."""
+
+
+class OverfittingMonitor(Callback):
+    """Warn when val_loss has risen ``patience`` epochs in a row while the training loss fell.
+
+    Installed by every Trainer (patience 5); pass your own in ``callbacks`` to change k, or
+    ``OverfittingMonitor(None)`` to switch it off. It reads only the history records, so a
+    resumed run warns exactly as an uninterrupted one. The warning is a ``warnings.warn``
+    (category ``OverfittingWarning``), once per streak; ``history.overfit_epoch`` holds the
+    first epoch it fired and ``history.notes`` a line per warning.
+    """
+
+    def __init__(self, patience: int | None = 5):
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"patience must be an integer >= 1 or None, got {patience!r}")
+        self.patience = patience
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        records = trainer.history.records
+        if self.patience is None or "val_loss" not in record:
+            return
+        streak = 0
+        for before, after in zip(records[-2::-1], records[:0:-1], strict=True):
+            if not (after["val_loss"] > before["val_loss"] and after["loss"] < before["loss"]):
+                break
+            streak += 1
+        if streak != self.patience:
+            return
+        epoch = record["epoch"]
+        first = records[-1 - streak]
+        message = (f"possible overfitting: validation loss rose {streak} epochs in a row "
+                   f"({first['val_loss']:.4g} -> {record['val_loss']:.4g}, epochs {first['epoch']}-{epoch}) "
+                   f"while training loss fell ({first['loss']:.4g} -> {record['loss']:.4g}); "
+                   "consider early stopping, more data, dropout or l2")
+        history = trainer.history
+        if history.overfit_epoch is None:
+            history.overfit_epoch = epoch
+        history.notes.append(f"epoch {epoch}: {message}")
+        warnings.warn(message, OverfittingWarning, stacklevel=2)
 
 
 class Trainer:
@@ -130,6 +176,8 @@ class Trainer:
         self.shuffle = bool(shuffle)
         self.verbose = verbose
         self.callbacks = list(callbacks)
+        if not any(isinstance(cb, OverfittingMonitor) for cb in self.callbacks):
+            self.callbacks.append(OverfittingMonitor())
         finite_number = isinstance(loss_threshold, (int, float)) and math.isfinite(loss_threshold)
         if loss_threshold is not None and not finite_number:
             raise ValueError(f"loss_threshold must be a finite number, got {loss_threshold!r}")
