@@ -1,0 +1,12 @@
+"""scikit-learn compatible estimators: change one import, keep your code.
+
+>>> from loomnet.sklearn import MLPClassifier      # was: from sklearn.neural_network import ...
+>>> clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=50).fit(X, y)   # doctest: +SKIP
+
+Needs the optional extra ``loomnet[sklearn]``; this package is the only part of loomnet that
+imports scikit-learn.
+"""
+
+from .estimators import MLPClassifier, MLPRegressor
+
+__all__ = ["MLPClassifier", "MLPRegressor"]

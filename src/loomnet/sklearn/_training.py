@@ -1,0 +1,165 @@
+"""How the estimators train: the core Trainer with scikit-learn's batch-level rules, and L-BFGS.
+
+``MLPTrainer`` changes two hooks of :class:`loomnet.training.Trainer`: the epoch order comes
+from scikit-learn's ``shuffle`` on the estimator's ``RandomState`` (so one ``random_state`` gives
+the same batches in both libraries), and each batch's L2 strength is α/Σw_batch, scikit-learn's
+α/(2·n_batch)·ΣW² penalty. ``SklearnBookkeeping`` does scikit-learn's end-of-epoch work: the
+fitted attributes, tol/n_iter_no_change stopping, early-stopping scores, invscaling/adaptive
+learning rates.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.optimize
+from numpy.typing import NDArray
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import shuffle as sklearn_shuffle
+
+from ..network import Sequential, StepWorkspace
+from ..training import Callback, Trainer
+
+if TYPE_CHECKING:
+    from .estimators import BaseMLP
+
+Array = NDArray[np.floating]
+
+
+class MLPTrainer(Trainer):
+    """The core trainer with scikit-learn's shuffling and per-batch L2 scaling."""
+
+    def __init__(
+        self,
+        model: Sequential,
+        X: Array,
+        y: NDArray,
+        *,
+        alpha: float,
+        random_state: np.random.RandomState,
+        **kwargs: Any,
+    ):
+        self.alpha = float(alpha)
+        self.random_state = random_state
+        super().__init__(model, X, y, **kwargs)
+        self._sample_idx = np.arange(self.X.shape[0])
+
+    def epoch_order(self, epoch: int) -> NDArray[np.int64]:
+        """scikit-learn's order: the previous epoch's order, shuffled again by the RandomState."""
+        if self.shuffle:
+            self._sample_idx = sklearn_shuffle(self._sample_idx, random_state=self.random_state)
+        return self._sample_idx
+
+    def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int) -> float:
+        """The core gradient with L2 strength α/Σw_batch, i.e. loss + α/(2·Σw_batch)·ΣW²."""
+        batch_weight = Xb.shape[0] if wb is None else float(wb.sum())
+        self.model.l2 = self.alpha / batch_weight if batch_weight > 0 else 0.0
+        return super().compute_gradient(Xb, yb, wb, epoch, step)
+
+
+class SklearnBookkeeping(Callback):
+    """scikit-learn's end-of-epoch logic (``_fit_stochastic``), writing the estimator's attributes."""
+
+    def __init__(self, estimator: BaseMLP, n_train: int, validation: tuple | None, incremental: bool):
+        self.estimator = estimator
+        self.n_train = n_train
+        self.validation = validation
+        self.incremental = incremental
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> bool:
+        est = self.estimator
+        est.n_iter_ += 1
+        est.loss_ = float(record["loss"])
+        est.t_ += self.n_train
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        self._update_no_improvement_count(trainer.model)
+        schedule = trainer.model.optimizer.schedule
+        sgd = est.solver == "sgd"
+        if sgd and est.learning_rate == "invscaling":
+            schedule.learning_rate = float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.validation else "Training loss"
+            msg = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
+            if not (sgd and est.learning_rate == "adaptive") or schedule.learning_rate <= 1e-6:
+                if est.verbose:
+                    print(msg + " Stopping.")
+                return True
+            schedule.learning_rate /= 5.0
+            est._no_improvement_count = 0
+            if est.verbose:
+                print(msg + f" Setting learning rate to {schedule.learning_rate:f}")
+        if not self.incremental and est.n_iter_ == est.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return False
+
+    def _update_no_improvement_count(self, model: Sequential) -> None:
+        est = self.estimator
+        if self.validation is not None:
+            score = est._score(*self.validation)
+            est.validation_scores_.append(score)
+            if est.verbose:
+                print(f"Validation score: {score:f}")
+            if score < est.best_validation_score_ + est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                est._best_params = model.params.copy()
+            return
+        if est.loss_curve_[-1] > est.best_loss_ - est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        est.best_loss_ = min(est.best_loss_, est.loss_curve_[-1])
+
+
+def fit_lbfgs(
+    model: Sequential,
+    X: Array,
+    y: NDArray,
+    sample_weight: Array | None,
+    *,
+    alpha: float,
+    max_iter: int,
+    max_fun: int,
+    tol: float,
+) -> tuple[float, int]:
+    """Minimise the full-batch loss + α/(2·Σw)·ΣW² with scipy's L-BFGS-B; return (loss, iterations)."""
+    total_weight = X.shape[0] if sample_weight is None else float(sample_weight.sum())
+    model.l2 = alpha / total_weight
+    ws = StepWorkspace()
+    grad = np.empty_like(model.params)
+    flat = np.empty_like(model.params)
+
+    def loss_and_grad(x: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        np.copyto(flat, x, casting="unsafe")
+        loss, _ = model.loss_and_grad(flat, X, y, sample_weight, grad=grad, training=False, ws=ws)
+        return loss, grad.astype(np.float64)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = scipy.optimize.minimize(
+            loss_and_grad,
+            model.params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+        )
+    if not result.success:
+        warnings.warn(
+            f"lbfgs failed to converge after {result.nit} iterations: {result.message}; "
+            "increase max_iter or scale the data",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    model.set_params(result.x.astype(model.dtype))
+    return float(result.fun), int(min(result.nit, max_iter))

@@ -1,0 +1,160 @@
+"""scikit-learn's MLP conventions, written as small extensions of the core.
+
+Where scikit-learn's ``MLPClassifier``/``MLPRegressor`` define a quantity differently from the
+core engine, the difference lives here, so the estimators can run the core's Sequential and
+Trainer unchanged:
+
+- squared loss is ½·mean(err²) with the gradient ``out - y`` (the core's mse is mean(err²));
+- multi-label log loss sums over labels (the core's binary cross-entropy averages them);
+- SGD momentum keeps the *velocity in parameter units*, ``v ← μv - lr·g; p ← p + v``
+  (the core keeps ``v ← μv + g; p ← p - lr·v``; the two differ once the learning rate changes);
+- Adam folds the bias corrections into the step size, ``lr_t = lr·√(1-β₂ᵗ)/(1-β₁ᵗ)``,
+  ``p ← p - lr_t·m/(√v + ε)`` (the core adds ε to the bias-corrected √v̂);
+- weights start as scikit-learn's Glorot-uniform draws from a ``RandomState``, biases too.
+
+The L2 term α/(2·n_batch)·ΣW² is applied by the trainer (see ``estimators._MLPTrainer``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..layers import Dense
+from ..losses import BinaryCrossEntropy, Loss, MeanSquaredError
+from ..network import Sequential
+from ..optimizers import Adam, Optimizer
+from ..schedules import Constant
+
+Array = NDArray[np.floating]
+
+
+class HalfSquaredError(MeanSquaredError):
+    """lᵢ = ½·mean_j (outᵢⱼ - yᵢⱼ)², with scikit-learn's gradient dl/dout = out - y.
+
+    For several outputs scikit-learn's reported loss averages over them while its gradient
+    sums them; we keep both, so training follows scikit-learn step for step.
+    """
+
+    name = "half_squared_error"
+
+    def per_sample(self, out, y):
+        return 0.5 * super().per_sample(out, y)
+
+    def grad_per_sample(self, out, y, grad_out):
+        return np.subtract(out, y, out=grad_out)
+
+
+class SummedBinaryCrossEntropy(BinaryCrossEntropy):
+    """Binary cross-entropy summed over labels (scikit-learn's multi-label log loss), from logits."""
+
+    name = "summed_binary_cross_entropy"
+
+    def per_sample(self, out, y):
+        return super().per_sample(out, y) * out.shape[1]
+
+    def grad_per_sample(self, out, y, grad_out):
+        super().grad_per_sample(out, y, grad_out)
+        grad_out *= out.shape[1]
+        return grad_out
+
+
+class SklearnSGD(Optimizer):
+    """SGD with scikit-learn's momentum form: v ← μv - lr·g; p ← p + v (Nesterov: p ← p + μv - lr·g).
+
+    Unlike the core SGD, momentum may be 0 with ``nesterov`` on (scikit-learn's default) and 1.
+    """
+
+    name = "sklearn_sgd"
+    _state_names = ("velocity",)
+
+    def __init__(self, learning_rate: float = 0.001, momentum: float = 0.9, nesterov: bool = True):
+        super().__init__(learning_rate)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _update(self, params, grad, lr, scratch):
+        velocity = self._state["velocity"]
+        velocity *= self.momentum
+        np.multiply(grad, lr, out=scratch)
+        velocity -= scratch
+        if self.nesterov:
+            params -= scratch
+            np.multiply(velocity, self.momentum, out=scratch)
+            params += scratch
+        else:
+            params += velocity
+
+    def _hyper(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class SklearnAdam(Adam):
+    """Adam as scikit-learn writes it: p ← p - lr·√(1-β₂ᵗ)/(1-β₁ᵗ) · m/(√v + ε)."""
+
+    name = "sklearn_adam"
+
+    def _update(self, params, grad, lr, scratch):
+        m, v = self._state["m"], self._state["v"]
+        t = self.iterations
+        m *= self.beta_1
+        np.multiply(grad, 1.0 - self.beta_1, out=scratch)
+        m += scratch
+        v *= self.beta_2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - self.beta_2
+        v += scratch
+        step = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+        np.sqrt(v, out=scratch)
+        scratch += self.epsilon
+        np.divide(m, scratch, out=scratch)
+        scratch *= step
+        params -= scratch
+
+
+class MutableRate(Constant):
+    """A learning rate the estimator changes between epochs (invscaling, adaptive)."""
+
+
+def glorot_uniform_like_sklearn(model: Sequential, random_state: np.random.RandomState, logistic: bool) -> None:
+    """Draw every Dense layer's W then b from U(-r, r), r = √(f/(fan_in+fan_out)), f = 2 (logistic) or 6.
+
+    Same draws in the same order as scikit-learn's ``_init_coef``, so one ``random_state`` gives
+    the same starting weights in both libraries.
+    """
+    factor = 2.0 if logistic else 6.0
+    for layer, views in zip(model.layers, model.layer_params, strict=True):
+        if not isinstance(layer, Dense):
+            continue
+        bound = np.sqrt(factor / (layer.n_in + layer.n_out))
+        views["W"][...] = random_state.uniform(-bound, bound, (layer.n_in, layer.n_out))
+        views["b"][...] = random_state.uniform(-bound, bound, layer.n_out)
+
+
+class HalfPoissonDeviance(Loss):
+    """lᵢ = Σⱼ y·log(y/μ) - y + μ with μ = exp(z) (scikit-learn's 'poisson' loss); dl/dz = μ - y."""
+
+    name = "half_poisson_deviance"
+
+    def per_sample(self, out, y):
+        z = out.astype(np.float64, copy=False)
+        mu = np.exp(z)
+        return (xlogy(y, y) - y * z - y + mu).sum(axis=1)
+
+    def grad_per_sample(self, out, y, grad_out):
+        np.exp(out, out=grad_out)
+        grad_out -= y
+        return grad_out
+
+    def transform(self, out):
+        return np.exp(out)
+
+
+def xlogy(x: Array, y: Array) -> Array:
+    """x·log(y), defined as 0 where x == 0."""
+    x = np.asarray(x, dtype=np.float64)
+    safe = np.where(x == 0, 1.0, y)
+    return np.where(x == 0, 0.0, x * np.log(safe))

@@ -1,0 +1,584 @@
+"""``MLPClassifier`` and ``MLPRegressor``: scikit-learn's estimators, trained by the loomnet engine.
+
+Parameters, fitted attributes and training semantics are scikit-learn 1.9's (see
+``conventions.py`` for the definitions that differ from the core); ``dropout``, ``dtype``,
+``n_workers``, ``parallel_mode``, the activations 'leaky_relu'/'elu'/'gelu' and the solvers
+'adamw'/'rmsprop'/'adagrad' are loomnet's own.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.sparse import issparse
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ..layers import Dense, Dropout
+from ..losses import SoftmaxCrossEntropy
+from ..network import Sequential
+from ..optimizers import Adagrad, AdamW, Optimizer, RMSprop
+from ..training import Trainer, TrainingDivergedError
+from ._training import MLPTrainer, SklearnBookkeeping, fit_lbfgs
+from .conventions import (
+    HalfPoissonDeviance,
+    HalfSquaredError,
+    MutableRate,
+    SklearnAdam,
+    SklearnSGD,
+    SummedBinaryCrossEntropy,
+    glorot_uniform_like_sklearn,
+)
+
+Array = NDArray[np.floating]
+_ACTIVATIONS = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+    "elu": "elu",
+    "gelu": "gelu",
+}
+_STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+_SOLVERS = ("lbfgs",) + _STOCHASTIC_SOLVERS
+_TRAINER_PARAMS = inspect.signature(Trainer.__init__).parameters
+
+
+class BaseMLP(BaseEstimator):
+    """Shared fit/partial_fit/predict machinery; subclasses say how targets are encoded."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        dtype=None,
+        n_workers=1,
+        parallel_mode="sync",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.dtype = dtype
+        self.n_workers = n_workers
+        self.parallel_mode = parallel_mode
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None):
+        """Train on (X, y) for up to ``max_iter`` epochs (from scratch unless ``warm_start``)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _check_solver(self) -> bool:
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
+        return True
+
+    def _fit(self, X, y, sample_weight, incremental: bool):
+        self._validate_hyperparameters()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y, targets = self._validate_input(X, y, incremental, reset=first_pass)
+        if issparse(X):
+            X = X.toarray()
+        weights = _check_sample_weight(sample_weight, X.shape[0])
+        random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(X, targets, random_state)
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        model = self._model
+        if not incremental or not getattr(self, "_has_optimizer", False):
+            model.optimizer = self._make_optimizer()
+            self._has_optimizer = True
+        try:
+            if self.solver == "lbfgs":
+                Xp = model.prepare_X(X)
+                yp = model.prepare_y(targets, fit=True, classes=self._model_classes())
+                wp = None if weights is None else weights.astype(model.dtype)
+                self.loss_, self.n_iter_ = fit_lbfgs(
+                    model, Xp, yp, wp, alpha=self.alpha, max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol
+                )
+            else:
+                self._fit_stochastic(X, y, targets, weights, random_state, incremental)
+        except TrainingDivergedError as exc:
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain large "
+                "values and need to be preprocessed."
+            ) from exc
+        if not np.isfinite(model.params).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain large "
+                "values and need to be preprocessed."
+            )
+        return self
+
+    def _fit_stochastic(self, X, y, targets, weights, random_state, incremental: bool) -> None:
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        n = X.shape[0]
+        train, validation = np.arange(n), None
+        if self.early_stopping:
+            # The same split scikit-learn draws: same RandomState state, same stratification rule.
+            stratify = targets if is_classifier_with_one_output(self) else None
+            train, val = train_test_split(
+                np.arange(n), random_state=random_state, test_size=self.validation_fraction, stratify=stratify
+            )
+            if len(val) < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+                )
+            validation = (X[val], y[val], None if weights is None else weights[val])
+        n_train = len(train)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_train)
+        else:
+            if self.batch_size > n_train:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=3
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_train))
+        seed = self.random_state if isinstance(self.random_state, numbers.Integral) else None
+        if seed is None and self.dropout:
+            seed = int(random_state.randint(np.iinfo(np.int32).max))
+        self.n_iter_ = 0
+        bookkeeping = SklearnBookkeeping(self, n_train, validation, incremental)
+        trainer = MLPTrainer(
+            self._model,
+            X[train],
+            targets[train],
+            alpha=self.alpha,
+            random_state=random_state,
+            epochs=1 if incremental else self.max_iter,
+            batch_size=batch_size,
+            sample_weight=None if weights is None else weights[train],
+            shuffle=self.shuffle,
+            callbacks=[bookkeeping],
+            seed=seed,
+            classes=self._model_classes(),
+            **self._parallel_options(),
+        )
+        trainer.run()
+        if self.early_stopping:
+            self._model.set_params(self._best_params)
+
+    def _parallel_options(self) -> dict[str, Any]:
+        """n_workers/parallel_mode for the core trainer, when this loomnet has the threaded one."""
+        if "workers" in _TRAINER_PARAMS:
+            return {"workers": self.n_workers, "mode": self.parallel_mode}
+        if self.n_workers not in (1, None):
+            warnings.warn("n_workers is ignored: this loomnet's Trainer has no threaded mode", stacklevel=4)
+        return {}
+
+    def _initialize(self, X: Array, targets: NDArray, random_state: np.random.RandomState) -> None:
+        """Build the network and draw scikit-learn's initial weights; reset the fitted attributes."""
+        hidden = _hidden_sizes(self.hidden_layer_sizes)
+        self.n_outputs_ = 1 if targets.ndim == 1 else targets.shape[1]
+        if isinstance(self._loss(), SoftmaxCrossEntropy):
+            self.n_outputs_ = len(self.classes_)
+        self.n_layers_ = len(hidden) + 2
+        self.out_activation_ = self._out_activation()
+        layers = []
+        for units in hidden:
+            layers.append(Dense(units, _ACTIVATIONS[self.activation]))
+            if self.dropout:
+                layers.append(Dropout(self.dropout))
+        layers.append(Dense(self.n_outputs_))
+        dtype = self.dtype or ("float32" if X.dtype == np.float32 else "float64")
+        seed = self.random_state if isinstance(self.random_state, numbers.Integral) else 0
+        model = Sequential(
+            layers, loss=self._loss(), optimizer=self._make_optimizer(), preprocess=None, dtype=dtype, seed=int(seed)
+        )
+        model.build(X.shape[1])
+        glorot_uniform_like_sklearn(model, random_state, logistic=self.activation == "logistic")
+        self._model = model
+        self._link_fitted_weights()
+        self._best_params = model.params.copy()
+        self.n_iter_, self.t_ = 0, 0
+        self._has_optimizer = False
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
+            else:
+                self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, np.inf
+
+    def _link_fitted_weights(self) -> None:
+        """coefs_/intercepts_ are views of the model's flat parameters (no copies)."""
+        dense = [views for views in self._model.layer_params if "W" in views]
+        self.coefs_ = [views["W"] for views in dense]
+        self.intercepts_ = [views["b"] for views in dense]
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "_model" in self.__dict__:
+            self._model.layer_params = self._model.layout.views(self._model.params)
+            self._link_fitted_weights()
+
+    def _make_optimizer(self) -> Optimizer:
+        lr = float(self.learning_rate_init)
+        if self.solver == "sgd":
+            optimizer = SklearnSGD(lr, momentum=self.momentum, nesterov=self.nesterovs_momentum)
+        elif self.solver in ("adam", "lbfgs"):
+            optimizer = SklearnAdam(lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        elif self.solver == "adamw":
+            optimizer = AdamW(lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        elif self.solver == "rmsprop":
+            optimizer = RMSprop(lr, epsilon=self.epsilon)
+        else:
+            optimizer = Adagrad(lr)
+        optimizer.schedule = MutableRate(lr)
+        return optimizer
+
+    def _validate_hyperparameters(self) -> None:
+        hidden = _hidden_sizes(self.hidden_layer_sizes)
+        if any(h <= 0 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        _check_choice("activation", self.activation, _ACTIVATIONS)
+        _check_choice("solver", self.solver, _SOLVERS)
+        _check_choice("learning_rate", self.learning_rate, ("constant", "invscaling", "adaptive"))
+        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral) and self.batch_size >= 1)):
+            raise ValueError(f"batch_size must be 'auto' or an integer >= 1, got {self.batch_size!r}")
+        for name, low, high, closed in (
+            ("alpha", 0, np.inf, "[)"),
+            ("learning_rate_init", 0, np.inf, "()"),
+            ("power_t", 0, np.inf, "[)"),
+            ("tol", 0, np.inf, "[)"),
+            ("momentum", 0, 1, "[]"),
+            ("validation_fraction", 0, 1, "()"),
+            ("beta_1", 0, 1, "[)"),
+            ("beta_2", 0, 1, "[)"),
+            ("epsilon", 0, np.inf, "()"),
+            ("dropout", 0, 1, "[)"),
+        ):
+            _check_range(name, getattr(self, name), low, high, closed)
+        for name in ("max_iter", "max_fun", "n_workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        n_iter_no_change = self.n_iter_no_change
+        if not (
+            n_iter_no_change == np.inf or (isinstance(n_iter_no_change, numbers.Integral) and n_iter_no_change >= 1)
+        ):
+            raise ValueError(f"n_iter_no_change must be an integer >= 1 or np.inf, got {n_iter_no_change!r}")
+        if self.dtype not in (None, "float32", "float64"):
+            raise ValueError(f"dtype must be None (follow X), 'float32' or 'float64', got {self.dtype!r}")
+        if self.dropout and self.solver == "lbfgs":
+            raise ValueError("dropout needs a stochastic solver; lbfgs minimises a deterministic loss")
+
+    # ----------------------------------------------------------------- prediction
+    def _forward(self, X: ArrayLike, check_input: bool = True) -> Array:
+        """The network's output after the output activation, as scikit-learn's ``_forward_pass_fast``."""
+        check_is_fitted(self)
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        if issparse(X):
+            X = X.toarray()
+        model = self._model
+        X = np.ascontiguousarray(X, dtype=model.dtype)
+        out = np.empty((X.shape[0], model.n_outputs), dtype=model.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, X.shape[0], 8192):
+                out[start : start + 8192] = model.forward(X[start : start + 8192])[0]
+            return model.loss.transform(out)
+
+    def _score(self, X, y, sample_weight=None) -> float:
+        """Validation score without input checks (keeps feature names out of the way)."""
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return float(self._score_function(y, y_pred, sample_weight=sample_weight))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, trained by loomnet.
+
+    Softmax output for multiclass targets, logistic for binary and multi-label ones; log loss
+    plus α/(2·n_batch)·ΣW². ``dtype=None`` trains in float32 for float32 X, float64 otherwise.
+    """
+
+    _score_function = staticmethod(accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None, classes: ArrayLike | None = None
+    ):
+        """One epoch over (X, y); ``classes`` (all labels) is required on the first call."""
+        first_call = not hasattr(self, "classes_")
+        if first_call and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if classes is not None:
+            classes = unique_labels(classes)
+            if not first_call and not np.array_equal(self.classes_, classes):
+                raise ValueError(
+                    f"`classes={classes}` is not the same as on last call to partial_fit, was: {self.classes_}"
+                )
+        if first_call:
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+            self.classes_ = self._label_binarizer.classes_
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _validate_input(self, X, y, incremental: bool, reset: bool):
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, dtype=(np.float64, np.float32), reset=reset
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        f"warm_start can only be used where `y` has the same classes as in the "
+                        f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        indicator = self._label_binarizer.transform(y)
+        if self._label_binarizer.y_type_ == "multiclass":
+            return X, y, indicator.argmax(axis=1)  # integer codes for the softmax loss
+        if indicator.shape[1] == 1:
+            return X, y, indicator[:, 0]  # binary: 0/1 codes, one logistic output
+        return X, y, indicator.astype(np.float64)  # multi-label indicator matrix
+
+    def _loss(self):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return SoftmaxCrossEntropy()
+        return SummedBinaryCrossEntropy()
+
+    def _out_activation(self) -> str:
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _model_classes(self) -> NDArray | None:
+        if self._label_binarizer.y_type_ == "multiclass":
+            return np.arange(len(self.classes_))
+        return np.arange(2)
+
+    def _predict(self, X, check_input: bool = True) -> NDArray:
+        y_pred = self._forward(X, check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def predict(self, X: ArrayLike) -> NDArray:
+        """Predicted class labels (an indicator matrix for multi-label targets)."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def predict_proba(self, X: ArrayLike) -> Array:
+        """Class probabilities, columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        y_pred = self._forward(X)
+        if self.n_outputs_ == 1:
+            return np.hstack([1 - y_pred, y_pred])
+        return y_pred
+
+    def predict_log_proba(self, X: ArrayLike) -> Array:
+        """Logarithm of ``predict_proba``."""
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor``, trained by loomnet.
+
+    Identity output with ½·squared error ('squared_error') or exp output with the half Poisson
+    deviance ('poisson'), plus α/(2·n_batch)·ΣW²; several target columns are supported.
+    """
+
+    _score_function = staticmethod(r2_score)
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        dtype=None,
+        n_workers=1,
+        parallel_mode="sync",
+    ):
+        self.loss = loss
+        kwargs = {k: v for k, v in locals().items() if k not in ("self", "loss", "__class__")}
+        super().__init__(**kwargs)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None):
+        """One epoch over (X, y), continuing from the current weights and optimiser state."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _validate_input(self, X, y, incremental: bool, reset: bool):
+        _check_choice("loss", self.loss, ("squared_error", "poisson"))
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson regression.")
+        return X, y, y
+
+    def _loss(self):
+        return HalfPoissonDeviance() if self.loss == "poisson" else HalfSquaredError()
+
+    def _out_activation(self) -> str:
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _model_classes(self) -> None:
+        return None
+
+    def _predict(self, X, check_input: bool = True) -> Array:
+        y_pred = self._forward(X, check_input)
+        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
+
+    def predict(self, X: ArrayLike) -> Array:
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def is_classifier_with_one_output(estimator: BaseMLP) -> bool:
+    """scikit-learn stratifies the early-stopping split only for single-output classifiers."""
+    return isinstance(estimator, MLPClassifier) and estimator.n_outputs_ == 1
+
+
+def _hidden_sizes(value: Any) -> list[int]:
+    return list(value) if hasattr(value, "__iter__") else [value]
+
+
+def _check_choice(name: str, value: Any, valid: Any) -> None:
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
+
+
+def _check_range(name: str, value: Any, low: float, high: float, closed: str) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        ok = (value >= low if closed[0] == "[" else value > low) and (
+            value <= high if closed[1] == "]" else value < high
+        )
+    if not ok:
+        raise ValueError(f"{name} must be a number in {closed[0]}{low}, {high}{closed[1]}, got {value!r}")
+
+
+def _check_sample_weight(sample_weight: ArrayLike | None, n_samples: int) -> Array | None:
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {weights.shape}, expected ({n_samples},)!")
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight must be finite")
+    return weights
