@@ -1,0 +1,72 @@
+"""Training checkpoints: parameters plus ``Trainer.state_dict()``, so a resumed run is bit-identical.
+
+A checkpoint is a loom container (see :mod:`loomnet.modelfile`) of kind ``"checkpoint"``: the
+arrays (parameters, optimiser moments, best and last-finite parameters) go into safetensors,
+the scalars (epoch, step, seed, epoch accumulators, history, stopping state) into the JSON
+header, whose floats round-trip exactly. ``settings`` lets the caller refuse to resume a run
+that was started with different options or data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .modelfile import ModelFileError, read_container, write_container
+
+CHECKPOINT_NAME = "checkpoint.loom"
+_OPT_PREFIX = "optimizer/"
+
+
+def checkpoint_path(directory: str | os.PathLike) -> Path:
+    """The checkpoint file inside a checkpoint directory (one file, replaced atomically)."""
+    return Path(directory) / CHECKPOINT_NAME
+
+
+def save_checkpoint(trainer: Any, path: str | os.PathLike, *, settings: dict[str, Any] | None = None) -> dict:
+    """Write the trainer's full state and its model's parameters to ``path`` atomically."""
+    from . import __version__
+
+    state = trainer.state_dict()
+    optimizer = dict(state.pop("optimizer"))
+    tensors = {"params": trainer.model.params, "last_finite": state.pop("last_finite")}
+    best_params = state.pop("best_params")
+    if best_params is not None:
+        tensors["best_params"] = best_params
+    for name, array in optimizer.pop("arrays").items():
+        tensors[_OPT_PREFIX + name] = array
+    header = {
+        "kind": "checkpoint",
+        "loomnet_version": __version__,
+        "trainer": state,
+        "optimizer": optimizer,
+        "settings": settings or {},
+    }
+    return write_container(path, header, tensors)
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Header and arrays of a checkpoint; ModelFileError if it is not one."""
+    header, tensors = read_container(path)
+    if header.get("kind") != "checkpoint":
+        raise ModelFileError(f"{path}: is a loomnet {header.get('kind')!r} file, not a checkpoint")
+    return header, tensors
+
+
+def restore_checkpoint(trainer: Any, header: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
+    """Put a trainer (built with the same model, data and options) back into the saved state."""
+    state = dict(header["trainer"])
+    optimizer = dict(header["optimizer"])
+    optimizer["arrays"] = {name[len(_OPT_PREFIX):]: array for name, array in tensors.items()
+                           if name.startswith(_OPT_PREFIX)}
+    state["optimizer"] = optimizer
+    state["last_finite"] = tensors["last_finite"]
+    state["best_params"] = tensors.get("best_params")
+    if tensors["params"].shape != trainer.model.params.shape:
+        raise ModelFileError(f"the checkpoint holds {tensors['params'].size} parameters but the network has "
+                             f"{trainer.model.params.size}: it was written for a different architecture")
+    trainer.load_state_dict(state)
+    trainer.model.set_params(tensors["params"])

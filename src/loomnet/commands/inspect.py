@@ -1,0 +1,89 @@
+"""``loomnet inspect MODEL``: what a .loom file holds, without running it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..modelfile import open_model
+from . import fmt
+
+HELP = "describe a .loom model file"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a .loom model file")
+
+
+def run(args: argparse.Namespace, out: Any) -> int:
+    loom = open_model(args.model)
+    header, model = loom.header, loom.model
+    arch = header["architecture"]
+    history = header.get("history") or {}
+    records = history.get("records") or []
+    settings = loom.extra.get("settings", {})
+    encoding = loom.extra.get("input") or {}
+    summary = {
+        "file": args.model,
+        "format_version": header["format_version"],
+        "loomnet_version": header.get("loomnet_version"),
+        "created": header.get("created"),
+        "sha256": header["tensors"]["sha256"],
+        "n_params": model.n_params,
+        "n_features": model.n_features,
+        "loss": model.loss.name,
+        "optimizer": arch["optimizer"],
+        "layers": arch["layers"],
+        "preprocess": arch.get("preprocess", {}).get("kind") if isinstance(arch.get("preprocess"), dict)
+        else arch.get("preprocess"),
+        "labels": header.get("labels"),
+        "input_columns": encoding.get("columns"),
+        "target": encoding.get("target"),
+        "settings": settings,
+        "history": {"epochs": len(records), "stop_reason": history.get("stop_reason"),
+                    "best_epoch": history.get("best_epoch"), "last": records[-1] if records else None},
+    }
+    if out.json:
+        out.result(summary, "")
+        return 0
+    lines = [f"{args.model}: loomnet model, format version {summary['format_version']}, "
+             f"written by loomnet {summary['loomnet_version']} at {summary['created']}",
+             f"sha256 {summary['sha256']} (verified)", "", *_layer_table(model), "",
+             f"loss {model.loss.name}, optimizer {arch['optimizer']['name']}, l2 {arch.get('l2', 0)}, "
+             f"dtype {arch.get('dtype')}",
+             f"preprocessing: {summary['preprocess']} scaling of {model.n_features} features"]
+    if encoding.get("columns"):
+        cats = [c for c in encoding["columns"] if c["kind"] == "categorical"]
+        lines.append(f"input columns ({len(encoding['columns'])}): "
+                     + ", ".join(c["name"] + (f" [one-hot, {len(c['categories'])}]" if c["kind"] == "categorical"
+                                              else "") for c in encoding["columns"][:12])
+                     + (" ..." if len(encoding["columns"]) > 12 else ""))
+        lines.append(f"target: {encoding.get('target')!r} ({encoding.get('task')}); missing values: "
+                     + (f"imputed ({encoding['impute']})" if encoding.get("impute") else "refused")
+                     + (f"; {len(cats)} categorical column(s)" if cats else ""))
+    if header.get("labels") is not None:
+        labels = header["labels"]
+        more = " ..." if len(labels) > 20 else ""
+        lines.append(f"labels ({len(labels)}): {', '.join(map(str, labels[:20]))}{more}")
+    if records:
+        last = records[-1]
+        metrics = ", ".join(f"{k} {fmt(v)}" for k, v in last.items() if k == "loss" or k.startswith("val_"))
+        lines.append(f"training: {len(records)} epochs ({history.get('stop_reason')}), last epoch: {metrics}")
+    if settings:
+        keys = ("data", "hidden", "activation", "optimizer", "lr", "batch_size", "epochs", "seed")
+        lines.append("settings: " + ", ".join(f"{k}={settings[k]}" for k in keys if settings.get(k) is not None))
+    out.result(summary, "\n".join(lines))
+    return 0
+
+
+def _layer_table(model: Any) -> list[str]:
+    """One line per layer: kind, width, activation or rate, parameter count."""
+    lines = [f"  {'layer':<10}{'units':>8}  {'activation':<12}{'params':>10}"]
+    for layer, views in zip(model.layers, model.layer_params, strict=True):
+        config = layer.get_config()
+        activation = config.get("activation", {}).get("name", "") if "activation" in config else ""
+        detail = f"rate {config['rate']}" if "rate" in config else activation
+        count = sum(v.size for v in views.values())
+        lines.append(f"  {config['kind']:<10}{layer.n_out or '':>8}  {detail:<12}{count:>10,}")
+    lines.append(f"  {'total':<32}{model.n_params:>10,}")
+    return lines

@@ -1,0 +1,104 @@
+"""``loomnet predict MODEL DATA``: predictions for every row, read and written in chunks.
+
+The output is written to a temporary file next to ``-o`` and renamed at the end, so a crash
+never leaves a half-written prediction file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from ..cli import UsageError
+from ..data_io import check_writable, iter_frames
+from ..modelfile import open_model
+from . import encoder_for, positive_int
+
+HELP = "predictions of a saved model"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a .loom model file")
+    p.add_argument("data", help="CSV/.npy/.npz/.parquet file or builtin:NAME (a target column is ignored)")
+    p.add_argument("--proba", action="store_true", help="also write class probabilities (classifiers)")
+    p.add_argument("-o", "--output", help="CSV file to write (default: stdout)")
+    p.add_argument("--chunk-rows", type=positive_int, default=65536, help="rows read and predicted at a time")
+
+
+def run(args: argparse.Namespace, out: Any) -> int:
+    loom = open_model(args.model)
+    model = loom.model
+    if args.proba and model.classes_ is None:
+        raise UsageError("--proba needs a classification model; this one does regression")
+    if args.output:
+        check_writable(args.output, "predictions to")
+    encoder = None
+    n_rows = 0
+    with _output(args.output) as stream:
+        writer = None if (out.json and not args.output) else csv.writer(stream, lineterminator="\n")
+        if writer is not None:
+            header = ["prediction"]
+            if args.proba:
+                header += [f"proba_{label}" for label in model.classes_.tolist()]
+            writer.writerow(header)
+        for frame in iter_frames(args.data, args.chunk_rows):
+            encoder = encoder or encoder_for(loom, frame)
+            X = encoder.transform(frame)
+            predictions = model.predict(X)
+            proba = model.predict_proba(X) if args.proba else None
+            _write(stream, writer, predictions, proba, model.classes_)
+            n_rows += len(predictions)
+    if args.output:
+        out.progress(f"wrote {n_rows} predictions to {args.output}")
+        out.result({"model": args.model, "data": args.data, "rows": n_rows, "output": args.output},
+                   f"{n_rows} predictions written to {args.output}")
+    return 0
+
+
+def _write(stream: TextIO, writer: Any, predictions: np.ndarray, proba: np.ndarray | None, classes: Any) -> None:
+    values = predictions.tolist()
+    if writer is None:  # --json to stdout: one JSON object per line
+        for i, value in enumerate(values):
+            row: dict[str, Any] = {"prediction": value}
+            if proba is not None:
+                row["proba"] = dict(zip(map(str, classes.tolist()), proba[i].tolist(), strict=True))
+            stream.write(json.dumps(row) + "\n")
+        return
+    if proba is None:
+        writer.writerows([v] for v in values)
+    else:
+        writer.writerows([v, *(f"{p:.6g}" for p in row)] for v, row in zip(values, proba.tolist(), strict=True))
+
+
+class _output:
+    """stdout, or a temporary file beside ``path`` renamed onto it when everything was written."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self.tmp: str | None = None
+
+    def __enter__(self) -> TextIO:
+        if self.path is None:
+            return sys.stdout
+        directory = Path(self.path).parent
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{Path(self.path).name}.", suffix=".tmp", dir=directory)
+        self.stream = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        return self.stream
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if self.path is None:
+            sys.stdout.flush()
+            return
+        self.stream.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            os.unlink(self.tmp)

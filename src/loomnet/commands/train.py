@@ -1,0 +1,364 @@
+"""``loomnet train``: read data, build a network from options, train with progress and checkpoints, save.
+
+Other modules can extend training without editing this one: ``DISTRIBUTED_BACKENDS`` maps a
+``--distributed`` value to "module:function", a factory ``(model, X, y, **trainer_kwargs) ->
+trainer`` whose result has ``run()``, ``stop_requested`` and ``state_dict()/load_state_dict()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import inspect
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cli import UsageError
+from ..data_io import IMPUTE_CHOICES, DataError, TableEncoder, check_writable, default_target, read_frame
+from ..training import Callback, EarlyStopping, Trainer, _format_record
+from . import non_negative_float, positive_int
+
+HELP = "train a network and save it as a .loom file"
+DISTRIBUTED_BACKENDS: dict[str, str] = {"mpi": "loomnet.distributed.cli:make_trainer"}
+# Options that may change between a run and its --resume; all others must match the checkpoint.
+_RESUMABLE_CHANGES = {"epochs"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", nargs="?", default="builtin:digits",
+                   help="CSV/.npy/.npz/.parquet file or builtin:NAME (default: builtin:digits)")
+    p.add_argument("--target", help="target column (CSV: required; .npy: default the last column)")
+    p.add_argument("--task", choices=["classify", "regress"], help="default: guessed from the target column")
+    p.add_argument("--impute", choices=IMPUTE_CHOICES, help="fill missing feature values (default: refuse them)")
+    p.add_argument("--hidden", type=_hidden_sizes, default=(128, 64), help="hidden layer widths (default 128,64)")
+    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout rate after each hidden layer")
+    p.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 penalty on the weights")
+    p.add_argument("--loss", help="default: cross_entropy (classify) or mse (regress)")
+    p.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop, adagrad (default adam)")
+    p.add_argument("--lr", type=_positive_float, help="learning rate (default: the optimiser's)")
+    p.add_argument("--epochs", type=positive_int, default=100)
+    p.add_argument("--batch-size", type=_batch_size, default=64, help="samples per step, or 'full'")
+    p.add_argument("--workers", type=_workers, help="threads computing each step: a number or 'auto'")
+    p.add_argument("--mode", choices=["sync", "hogwild"], help="how worker threads combine gradients")
+    p.add_argument("--distributed", choices=sorted(DISTRIBUTED_BACKENDS), help="train across processes")
+    p.add_argument("--val-fraction", type=_fraction, default=0.1, help="held out for validation (default 0.1)")
+    p.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE", help="stop after PATIENCE epochs "
+                   "without improvement")
+    p.add_argument("--loss-threshold", type=float, help="stop once the training loss is at most this")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", "-o", default="model.loom", help="model file to write (default model.loom)")
+    p.add_argument("--plot", help="loss/metric PNG (default: next to the model, NAME.history.png)")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
+    p.add_argument("--checkpoint-dir", help="write checkpoints here (every N epochs and on Ctrl-C)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=1, metavar="N", help="epochs between checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+
+
+def run(args: argparse.Namespace, out: Any) -> int:
+    from ..checkpoint import checkpoint_path, read_checkpoint, restore_checkpoint, save_checkpoint
+    from ..modelfile import save_model
+
+    plot_path = None if args.no_plot else Path(args.plot or _default_plot(args.out))
+    _check_outputs(args, plot_path)
+    frame = read_frame(args.data)
+    target = args.target or default_target(frame)
+    if target is None:
+        raise UsageError(f"--target is required for {args.data}; its columns are: {', '.join(frame.columns)}")
+    if str(args.data).lower().endswith(".npy") and args.target and args.target not in frame.values:
+        target = _npy_column(args.target, frame.columns)
+    encoder = TableEncoder(target, args.impute).fit(frame)
+    X = encoder.transform(frame)
+    y = encoder.fit_target(frame, args.task)
+    model = _build_model(args, encoder.task, y)
+    model.feature_names = encoder.feature_names
+    out.progress(f"data: {args.data}: {X.shape[0]} rows, {X.shape[1]} features, target {target!r} "
+                 f"({_describe_task(encoder.task, y)})")
+
+    settings = _settings(args, target, encoder.task, X, y)
+    ckpt = checkpoint_path(args.checkpoint_dir) if args.checkpoint_dir else None
+    callbacks: list[Callback] = [ProgressBar(out, args.epochs)]
+    if ckpt is not None:
+        callbacks.append(Checkpointer(ckpt, args.checkpoint_every, settings, save_checkpoint))
+    trainer = _make_trainer(args, out, model, X, y, callbacks)
+    if args.resume:
+        header, tensors = read_checkpoint(ckpt)
+        _check_resume(header.get("settings", {}), settings, ckpt)
+        restore_checkpoint(trainer, header, tensors)
+        if trainer.history.stop_reason in ("early_stopping", "loss_threshold", "callback"):
+            trainer.epochs = trainer.epoch  # that run had already finished
+        out.progress(f"resuming from {ckpt}: epoch {trainer.epoch + 1}, step {trainer.step}")
+
+    start = time.perf_counter()
+    with _stop_on_signals(trainer):
+        history = trainer.run()
+    elapsed = time.perf_counter() - start
+    if trainer.stop_requested:
+        where = f"epoch {trainer.epoch + 1}, step {trainer.step}"
+        saved = f"; checkpoint saved in {args.checkpoint_dir}, continue with --resume" if ckpt else ""
+        print(f"error: interrupted at {where}{saved}", file=sys.stderr)
+        return 130
+
+    extra = {"input": encoder.to_dict(), "settings": settings}
+    header = save_model(model, args.out, extra=extra)
+    if plot_path is not None:
+        from ..plots import plot_history
+
+        plot_history(history.records, plot_path, title=f"{Path(args.out).name}: {args.data}")
+    last = history.records[-1] if history.records else {}
+    result = {"model": str(args.out), "plot": None if plot_path is None else str(plot_path),
+              "epochs": len(history), "stop_reason": history.stop_reason, "best_epoch": history.best_epoch,
+              "seconds": round(elapsed, 3), "final": last, "n_params": model.n_params,
+              "sha256": header["tensors"]["sha256"]}
+    text = [f"trained {len(history)} epochs in {elapsed:.1f} s ({history.stop_reason})"]
+    if last:
+        text.append("final: " + _format_record(last, len(history)).split("  ", 1)[1])
+    text.append(f"saved {args.out} ({model.n_params:,} parameters, sha256 {header['tensors']['sha256'][:12]}…)")
+    if plot_path is not None:
+        text.append(f"plot: {plot_path}")
+    out.result(result, "\n".join(text))
+    return 0
+
+
+# ----------------------------------------------------------------- building
+def _build_model(args: argparse.Namespace, task: str, y: np.ndarray) -> Any:
+    from ..layers import Dense, Dropout
+    from ..losses import get_loss
+    from ..network import Sequential
+    from ..optimizers import get_optimizer
+
+    loss = get_loss(args.loss or ("mse" if task == "regress" else "cross_entropy"))
+    if (loss.task == "regression") != (task == "regress"):
+        kind = "regression" if loss.task == "regression" else "classification"
+        raise UsageError(f"--loss {loss.name} is a {kind} loss but the task is {task}; pick a matching --loss "
+                         "or --task")
+    if task == "regress":
+        n_out = 1
+    else:
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise UsageError(f"the target column has a single class ({classes[0]!r}); classification needs "
+                             "at least 2")
+        if loss.task == "binary" and len(classes) != 2:
+            raise UsageError(f"--loss {loss.name} needs exactly 2 classes, the target has {len(classes)}")
+        n_out = 1 if loss.task == "binary" else len(classes)
+    layers: list[Any] = []
+    for width in args.hidden:
+        layers.append(Dense(width, args.activation))
+        if args.dropout > 0:
+            layers.append(Dropout(args.dropout))
+    layers.append(Dense(n_out))
+    return Sequential(layers, loss=loss, optimizer=get_optimizer(args.optimizer, args.lr), l2=args.l2,
+                      preprocess="standard", target_preprocess="standard" if task == "regress" else None,
+                      dtype=args.dtype, seed=args.seed)
+
+
+def _make_trainer(args: argparse.Namespace, out: Any, model: Any, X: np.ndarray, y: np.ndarray,
+                  callbacks: list[Callback]) -> Any:
+    patience = args.early_stopping
+    early = None
+    if patience is not None:
+        early = EarlyStopping(patience=patience, monitor="val_loss" if args.val_fraction > 0 else "loss")
+    kwargs: dict[str, Any] = dict(
+        epochs=args.epochs, batch_size=args.batch_size, validation_split=args.val_fraction,
+        early_stopping=early, loss_threshold=args.loss_threshold, callbacks=callbacks, seed=args.seed,
+    )
+    factory: Any = Trainer
+    if args.distributed:
+        module, _, name = DISTRIBUTED_BACKENDS[args.distributed].partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            raise UsageError(f"--distributed {args.distributed} is not available in this installation ({exc})") \
+                from None
+    accepted = inspect.signature(factory).parameters
+    for option in ("workers", "mode"):
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if option in accepted or any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+            kwargs[option] = value
+        else:
+            out.warn(f"--{option} is ignored: this version of the trainer has no {option!r} option")
+    return factory(model, X, y, **kwargs)
+
+
+def _settings(args: argparse.Namespace, target: str, task: str, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The options and data a run depends on: stored in checkpoints and model files."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(X).tobytes())
+    digest.update(np.asarray(y).astype(str).tobytes() if y.dtype.kind in "OUS" else np.ascontiguousarray(y).tobytes())
+    keys = ("data", "impute", "hidden", "activation", "dropout", "l2", "loss", "optimizer", "lr", "epochs",
+            "batch_size", "workers", "mode", "distributed", "val_fraction", "early_stopping", "loss_threshold",
+            "dtype", "seed")
+    settings = {k: getattr(args, k) for k in keys}
+    settings["hidden"] = list(args.hidden)
+    settings.update(target=target, task=task, data_sha256=digest.hexdigest())
+    return json.loads(json.dumps(settings))
+
+
+def _check_resume(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    differ = [k for k in sorted(set(saved) | set(current))
+              if k not in _RESUMABLE_CHANGES and saved.get(k) != current.get(k)]
+    if differ:
+        detail = ", ".join(f"{k} was {saved.get(k)!r}, now {current.get(k)!r}" for k in differ[:3])
+        raise UsageError(f"cannot resume from {path}: the run used different options or data ({detail})")
+
+
+def _check_outputs(args: argparse.Namespace, plot_path: Path | None) -> None:
+    check_writable(args.out, "the model")
+    if plot_path is not None:
+        check_writable(plot_path, "the plot")
+    if args.resume and not args.checkpoint_dir:
+        raise UsageError("--resume needs --checkpoint-dir (where the checkpoint was written)")
+    if args.checkpoint_dir:
+        directory = Path(args.checkpoint_dir)
+        if args.resume and not (directory / "checkpoint.loom").exists():
+            raise UsageError(f"--resume: no checkpoint in {directory}")
+        if not directory.exists():
+            if not directory.parent.is_dir():
+                raise DataError(f"cannot create checkpoint directory {directory}: {directory.parent} does not exist")
+            directory.mkdir()
+        check_writable(directory / "checkpoint.loom", "checkpoints to")
+
+
+def _default_plot(model_path: str) -> Path:
+    path = Path(model_path)
+    return path.with_name(path.stem + ".history.png")
+
+
+def _describe_task(task: str, y: np.ndarray) -> str:
+    if task == "regress":
+        return "regression"
+    return f"classification, {len(np.unique(y))} classes"
+
+
+def _npy_column(target: str, columns: list[str]) -> str:
+    try:
+        return columns[int(target)]
+    except (ValueError, IndexError):
+        raise UsageError(f"--target for a .npy file is a column index 0..{len(columns) - 1} (or -1), "
+                         f"got {target!r}") from None
+
+
+# ----------------------------------------------------------------- option types
+def _hidden_sizes(text: str) -> tuple[int, ...]:
+    if text.strip() in ("", "none"):
+        return ()
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer widths like 128,64, got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"layer widths must be positive, got {text!r}")
+    return sizes
+
+
+def _fraction(text: str) -> float:
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _batch_size(text: str) -> int | str:
+    return "full" if text == "full" else positive_int(text)
+
+
+def _workers(text: str) -> int | str:
+    return "auto" if text == "auto" else positive_int(text)
+
+
+# ----------------------------------------------------------------- callbacks
+class ProgressBar(Callback):
+    """A tqdm bar per epoch (loss, samples/s, ETA) and one summary line per finished epoch."""
+
+    def __init__(self, out: Any, epochs: int):
+        self.out, self.epochs = out, epochs
+        self.bar: Any = None
+        self.samples = 0
+        self.started = 0.0
+
+    def on_batch_end(self, trainer: Any, epoch: int, step: int, batch_size: int, loss: float) -> None:
+        if self.out.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=trainer.steps_per_epoch, initial=step, desc=f"epoch {epoch + 1}/{self.epochs}",
+                            unit="batch", leave=False, file=sys.stderr, disable=None, dynamic_ncols=True)
+            self.samples, self.started = 0, time.perf_counter()
+        self.samples += batch_size
+        self.bar.update(1)
+        if step % 10 == 0 or step + 1 == trainer.steps_per_epoch:
+            rate = self.samples / max(time.perf_counter() - self.started, 1e-9)
+            self.bar.set_postfix_str(f"loss {loss:.4f}, {rate:,.0f} samples/s", refresh=False)
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        self._close()
+        if self.out.quiet:
+            return
+        history = trainer.history.records
+        per_epoch = sum(r["time"] for r in history) / max(len(history), 1)
+        eta = per_epoch * (self.epochs - record["epoch"])
+        self.out.progress(f"{_format_record(record, self.epochs)}  eta {eta:.0f}s")
+
+    def on_train_end(self, trainer: Any) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class Checkpointer(Callback):
+    """Saves a checkpoint every ``every`` epochs, and right after the step during which a stop was requested."""
+
+    def __init__(self, path: Path, every: int, settings: dict[str, Any], save: Any):
+        self.path, self.every, self.settings, self.save = path, every, settings, save
+
+    def on_batch_end(self, trainer: Any, epoch: int, step: int, batch_size: int, loss: float) -> None:
+        if trainer.stop_requested:
+            self.save(trainer, self.path, settings=self.settings)
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        if trainer.stop_requested or trainer.epoch % self.every == 0:
+            self.save(trainer, self.path, settings=self.settings)
+
+
+class _stop_on_signals:
+    """Ctrl-C (or SIGTERM) asks the trainer to stop after the current step; a second Ctrl-C aborts."""
+
+    def __init__(self, trainer: Any):
+        self.trainer = trainer
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.trainer.stop_requested:
+            raise KeyboardInterrupt
+        self.trainer.stop_requested = True
+
+    def __enter__(self) -> _stop_on_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)

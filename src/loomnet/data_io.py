@@ -1,0 +1,447 @@
+"""Reading tabular data (CSV, .npy/.npz, Parquet, built-in sets) and encoding it for a network.
+
+A :class:`Frame` is named columns of one block of rows; readers return the whole file or an
+iterator of chunks (so ``predict`` works on files larger than memory). A :class:`TableEncoder`
+is fitted on training data: numeric columns pass through, text columns are one-hot encoded,
+missing values are an error naming row and column unless imputed; its ``to_dict`` goes into
+the model file so prediction encodes new data exactly the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import datasets
+
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+BUILTIN_PREFIX = "builtin:"
+IMPUTE_CHOICES = ("mean", "median")
+
+
+class DataError(ValueError):
+    """The data cannot be used as given; the message names the file, row and column."""
+
+
+@dataclass
+class Frame:
+    """Named 1-D columns for a block of rows; ``row_start`` is the block's first row in the source."""
+
+    source: str
+    columns: list[str]
+    values: dict[str, NDArray]
+    row_start: int = 0
+    kind: str = "array"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.values[self.columns[0]]) if self.columns else 0
+
+    def where(self, i: int) -> str:
+        """Human position of row ``i`` of this block: 'row 7 (line 8)' for CSV, 'row 7' otherwise."""
+        row = self.row_start + int(i) + 1
+        return f"row {row} (line {row + 1})" if self.kind == "csv" else f"row {row}"
+
+
+# ----------------------------------------------------------------- readers
+def read_frame(spec: str) -> Frame:
+    """Read a whole data source: ``builtin:NAME``, a CSV, .npy, .npz or .parquet file."""
+    frames = list(iter_frames(spec, chunk_rows=None))
+    if len(frames) == 1:
+        return frames[0]
+    first = frames[0]
+    values = {c: np.concatenate([f.values[c] for f in frames]) for c in first.columns}
+    return Frame(first.source, first.columns, values, 0, first.kind, first.meta)
+
+
+def iter_frames(spec: str, chunk_rows: int | None = 65536) -> Iterator[Frame]:
+    """Blocks of at most ``chunk_rows`` rows (None: one block); CSV and .npy stream from disk."""
+    if spec.startswith(BUILTIN_PREFIX):
+        yield from _chunks(_read_builtin(spec), chunk_rows)
+        return
+    path = Path(spec)
+    if not path.exists():
+        raise DataError(f"data file {spec} does not exist")
+    if path.is_dir():
+        raise DataError(f"data path {spec} is a directory, not a data file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        yield from _read_npy(path, chunk_rows)
+    elif suffix == ".npz":
+        yield from _chunks(_read_npz(path), chunk_rows)
+    elif suffix in (".parquet", ".pq"):
+        yield from _read_parquet(path, chunk_rows)
+    else:
+        yield from _read_csv(path, chunk_rows)
+
+
+def _chunks(frame: Frame, chunk_rows: int | None) -> Iterator[Frame]:
+    if chunk_rows is None or frame.n_rows <= chunk_rows:
+        yield frame
+        return
+    for start in range(0, frame.n_rows, chunk_rows):
+        values = {c: v[start:start + chunk_rows] for c, v in frame.values.items()}
+        yield Frame(frame.source, frame.columns, values, start, frame.kind, frame.meta)
+
+
+def _read_builtin(spec: str) -> Frame:
+    """``builtin:NAME`` or ``builtin:NAME:key=value,...`` (generator sizes, e.g. n_samples=5000)."""
+    name, _, options = spec[len(BUILTIN_PREFIX):].partition(":")
+    kwargs: dict[str, Any] = {}
+    for item in filter(None, options.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise DataError(f"bad option {item!r} in {spec}; write key=value, "
+                            "e.g. builtin:classification:n_samples=500")
+        try:
+            kwargs[key.strip()] = float(value) if "." in value or "e" in value.lower() else int(value)
+        except ValueError:
+            raise DataError(f"option {key} in {spec} must be a number, got {value!r}") from None
+    try:
+        data = datasets.load(name, **kwargs)
+    except TypeError as exc:
+        raise DataError(f"{spec}: {exc}") from None
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    names = data.feature_names or [f"x{i}" for i in range(data.X.shape[1])]
+    values = {n: np.ascontiguousarray(data.X[:, i]) for i, n in enumerate(names)}
+    values["target"] = data.y
+    return Frame(spec, [*names, "target"], values, 0, "builtin", {"task": data.task, "target": "target"})
+
+
+def _array_frame(source: str, X: NDArray, y: NDArray | None, names: list[str] | None, row_start: int = 0) -> Frame:
+    if X.ndim != 2:
+        raise DataError(f"{source}: expected a 2-D array (rows × columns), got shape {X.shape}")
+    names = names or [f"x{i}" for i in range(X.shape[1])]
+    values = {n: X[:, i] for i, n in enumerate(names)}
+    meta: dict[str, Any] = {"target": names[-1]}
+    if y is not None:
+        if y.ndim != 1 or len(y) != len(X):
+            raise DataError(f"{source}: y must be 1-D with one entry per row of X, got shape {y.shape}")
+        values["y"], names, meta["target"] = y, [*names, "y"], "y"
+    return Frame(source, list(names), values, row_start, "array", meta)
+
+
+def _read_npy(path: Path, chunk_rows: int | None) -> Iterator[Frame]:
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected a numeric array, got dtype {array.dtype}")
+    step = chunk_rows or max(len(array), 1)
+    for start in range(0, max(len(array), 1), step):
+        yield _array_frame(str(path), np.asarray(array[start:start + step], dtype=np.float64), None, None, start)
+
+
+def _read_npz(path: Path) -> Frame:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
+    if "X" not in arrays:
+        raise DataError(f"{path}: an .npz needs an array named X (and optionally y, feature_names); "
+                        f"it has {sorted(arrays)}")
+    names = arrays["feature_names"].astype(str).tolist() if "feature_names" in arrays else None
+    return _array_frame(str(path), arrays["X"], arrays.get("y"), names)
+
+
+def _read_parquet(path: Path, chunk_rows: int | None) -> Iterator[Frame]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises its own error types
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+    start = 0
+    for batch in parquet.iter_batches(batch_size=chunk_rows or 1 << 62):
+        values = {name: _arrow_column(column) for name, column in zip(batch.schema.names, batch.columns, strict=True)}
+        yield Frame(str(path), list(batch.schema.names), values, start, "parquet")
+        start += batch.num_rows
+
+
+def _arrow_column(column: Any) -> NDArray:
+    values = column.to_pylist()
+    if all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.array(["" if v is None else str(v) for v in values], dtype=object)
+
+
+def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[Frame]:
+    try:
+        fh = open(path, newline="", encoding="utf-8")
+    except PermissionError:
+        raise DataError(f"cannot read {path}: permission denied") from None
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError(f"{path} is empty; a CSV needs a header row naming its columns") from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"{path} is not a readable CSV file ({exc})") from None
+        header = [h.strip() for h in header]
+        _check_header(path, header)
+        rows: list[list[str]] = []
+        start = 0
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise DataError(f"{path}: line {reader.line_num} has {len(row)} fields, the header has "
+                                    f"{len(header)}")
+                rows.append(row)
+                if chunk_rows and len(rows) == chunk_rows:
+                    yield _csv_frame(path, header, rows, start)
+                    start += len(rows)
+                    rows = []
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"{path} is not a readable CSV file (near line {reader.line_num}: {exc})") from None
+        if rows or start == 0:
+            if not rows and start == 0:
+                raise DataError(f"{path} has a header but no data rows")
+            yield _csv_frame(path, header, rows, start)
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    if any(not h for h in header):
+        raise DataError(f"{path}: the header has an empty column name (column {header.index('') + 1})")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"{path}: the header names column {name!r} twice")
+        seen.add(name)
+
+
+def _csv_frame(path: Path, header: list[str], rows: list[list[str]], start: int) -> Frame:
+    table = np.array(rows, dtype=object).reshape(len(rows), len(header))
+    values = {name: np.char.strip(table[:, i].astype(str)).astype(object) for i, name in enumerate(header)}
+    return Frame(str(path), header, values, start, "csv")
+
+
+# ----------------------------------------------------------------- typing values
+def _missing_mask(values: NDArray) -> NDArray[np.bool_]:
+    if values.dtype.kind in "biu":
+        return np.zeros(len(values), dtype=bool)
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    lowered = np.char.lower(values.astype(str))
+    return np.isin(lowered, list(MISSING))
+
+
+def _as_float(values: NDArray, missing: NDArray[np.bool_]) -> NDArray[np.float64] | None:
+    """Numbers with NaN where missing, or None when some present value is not a number."""
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    out = np.full(len(values), np.nan)
+    try:
+        out[~missing] = values[~missing].astype(np.float64)
+    except ValueError:
+        return None
+    return out
+
+
+def _first_bad_number(values: NDArray, missing: NDArray[np.bool_]) -> int:
+    for i in np.flatnonzero(~missing):
+        try:
+            float(values[i])
+        except ValueError:
+            return int(i)
+    return -1
+
+
+# ----------------------------------------------------------------- the encoder
+class TableEncoder:
+    """Column names, kinds and encodings fitted on training data; turns Frames into feature matrices.
+
+    Numeric columns stay as they are; categorical (text) columns become one 0/1 column per
+    category seen in training. With ``impute`` ('mean' or 'median'), missing numbers get the
+    training mean/median and missing categories the most frequent one; without it a missing
+    value is a DataError naming row and column.
+    """
+
+    def __init__(self, target: str | None, impute: str | None = None):
+        if impute is not None and impute not in IMPUTE_CHOICES:
+            raise DataError(f"--impute must be one of {', '.join(IMPUTE_CHOICES)}, got {impute!r}")
+        self.target = target
+        self.impute = impute
+        self.columns: list[dict[str, Any]] = []
+        self.task: str | None = None
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [c["name"] for c in self.columns]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the encoded features: ``col`` for numbers, ``col=category`` for one-hot columns."""
+        names: list[str] = []
+        for c in self.columns:
+            names += [c["name"]] if c["kind"] == "numeric" else [f"{c['name']}={v}" for v in c["categories"]]
+        return names
+
+    def fit(self, frame: Frame) -> TableEncoder:
+        if self.target is not None and self.target not in frame.values:
+            raise DataError(f"{frame.source} has no column {self.target!r}; columns are: {', '.join(frame.columns)}")
+        features = [c for c in frame.columns if c != self.target]
+        if not features:
+            raise DataError(f"{frame.source} has no feature columns besides the target {self.target!r}")
+        self.columns = [self._fit_column(frame, name) for name in features]
+        return self
+
+    def _fit_column(self, frame: Frame, name: str) -> dict[str, Any]:
+        values = frame.values[name]
+        missing = _missing_mask(values)
+        numbers = _as_float(values, missing)
+        present = ~missing
+        if not present.any():
+            raise DataError(f"{frame.source}: column {name!r} has no values")
+        if numbers is not None:
+            fill = None
+            if self.impute is not None and missing.any():
+                fill = float(np.mean(numbers[present]) if self.impute == "mean" else np.median(numbers[present]))
+            return {"name": name, "kind": "numeric", "fill": fill}
+        cats, counts = np.unique(values[present].astype(str), return_counts=True)
+        fill = str(cats[counts.argmax()]) if self.impute is not None else None
+        return {"name": name, "kind": "categorical", "categories": cats.tolist(), "fill": fill}
+
+    def check_columns(self, frame: Frame) -> None:
+        """Refuse data whose columns differ from training, naming what is missing or extra."""
+        expected = self.feature_columns
+        got = [c for c in frame.columns if c != self.target]
+        lacking = [c for c in expected if c not in frame.values]
+        extra = [c for c in got if c not in expected]
+        if lacking or extra:
+            parts = []
+            if lacking:
+                parts.append(f"lacks column(s) {lacking} the model was trained on")
+            if extra:
+                parts.append(f"has column(s) {extra} the model does not know")
+            raise DataError(f"{frame.source} " + " and ".join(parts))
+
+    def transform(self, frame: Frame) -> NDArray[np.float64]:
+        """The feature matrix for a Frame: numbers as they are, categories one-hot."""
+        self.check_columns(frame)
+        blocks = []
+        for col in self.columns:
+            values = frame.values[col["name"]]
+            missing = _missing_mask(values)
+            if missing.any() and col["fill"] is None:
+                i = int(np.argmax(missing))
+                hint = "" if self.impute else " (use --impute mean|median to fill missing values)"
+                raise DataError(f"{frame.source}: missing value in column {col['name']!r} at {frame.where(i)}{hint}")
+            if col["kind"] == "numeric":
+                blocks.append(self._numeric(frame, col, values, missing)[:, None])
+            else:
+                blocks.append(self._one_hot(frame, col, values, missing))
+        return np.hstack(blocks) if blocks else np.empty((frame.n_rows, 0))
+
+    def _numeric(self, frame: Frame, col: dict[str, Any], values: NDArray, missing: NDArray) -> NDArray:
+        numbers = _as_float(values, missing)
+        if numbers is None:
+            i = _first_bad_number(values, missing)
+            raise DataError(f"{frame.source}: column {col['name']!r} is numeric but {frame.where(i)} holds "
+                            f"{values[i]!r}")
+        if missing.any():
+            numbers[missing] = col["fill"]
+        if not np.isfinite(numbers).all():
+            i = int(np.argmax(~np.isfinite(numbers)))
+            raise DataError(f"{frame.source}: column {col['name']!r} has the non-finite value {numbers[i]} "
+                            f"at {frame.where(i)}")
+        return numbers
+
+    def _one_hot(self, frame: Frame, col: dict[str, Any], values: NDArray, missing: NDArray) -> NDArray:
+        text = values.astype(str).astype(object)
+        if missing.any():
+            text[missing] = col["fill"]
+        categories = col["categories"]
+        index = {c: i for i, c in enumerate(categories)}
+        codes = np.fromiter((index.get(v, -1) for v in text), dtype=np.int64, count=len(text))
+        if (codes < 0).any():
+            i = int(np.argmax(codes < 0))
+            raise DataError(f"{frame.source}: column {col['name']!r} has the category {text[i]!r} at "
+                            f"{frame.where(i)}, not seen in training (known: {categories[:10]})")
+        out = np.zeros((len(text), len(categories)))
+        out[np.arange(len(text)), codes] = 1.0
+        return out
+
+    # ----------------------------------------------------------------- the target
+    def fit_target(self, frame: Frame, task: str | None) -> NDArray:
+        """Targets for training; chooses the task ('classify' or 'regress') when ``task`` is None."""
+        y = self.target_values(frame, task)
+        if task is None:
+            builtin = frame.meta.get("task")
+            if builtin:
+                task = "regress" if builtin == "regression" else "classify"
+            elif y.dtype.kind in "OUS":
+                task = "classify"
+            else:
+                integral = np.all(np.mod(y, 1) == 0)
+                task = "classify" if integral and len(np.unique(y)) <= 20 else "regress"
+        self.task = task
+        return y
+
+    def target_values(self, frame: Frame, task: str | None = None) -> NDArray:
+        """The target column: numbers when every value is one (integers as int64), else text."""
+        if self.target not in frame.values:
+            raise DataError(f"{frame.source} has no target column {self.target!r}; "
+                            f"columns are: {', '.join(frame.columns)}")
+        values = frame.values[self.target]
+        missing = _missing_mask(values)
+        if missing.any():
+            raise DataError(f"{frame.source}: missing target value in column {self.target!r} at "
+                            f"{frame.where(int(np.argmax(missing)))} (targets are never imputed)")
+        numbers = _as_float(values, missing)
+        task = task or self.task
+        if numbers is None:
+            if task == "regress":
+                i = _first_bad_number(values, missing)
+                raise DataError(f"{frame.source}: the target column {self.target!r} is not numeric ({frame.where(i)} "
+                                f"holds {values[i]!r}); regression needs numbers, use --task classify")
+            return values.astype(str)
+        if not np.isfinite(numbers).all():
+            i = int(np.argmax(~np.isfinite(numbers)))
+            raise DataError(f"{frame.source}: the target column {self.target!r} has the non-finite value "
+                            f"{numbers[i]} at {frame.where(i)}")
+        if task != "regress" and np.all(np.mod(numbers, 1) == 0):
+            return numbers.astype(np.int64)
+        return numbers
+
+    # ----------------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "impute": self.impute, "task": self.task, "columns": self.columns}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TableEncoder:
+        enc = cls(d.get("target"), d.get("impute"))
+        enc.columns, enc.task = list(d["columns"]), d.get("task")
+        return enc
+
+
+def default_target(frame: Frame) -> str | None:
+    """The target column when none is named: builtin/npz/npy data know theirs, CSV does not."""
+    return frame.meta.get("target")
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> None:
+    """Raise DataError unless a file can be created at ``path`` (checked before long work starts)."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise DataError(f"cannot write {what} {path}: it is a directory")
+    if not directory.is_dir():
+        raise DataError(f"cannot write {what} {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise DataError(f"cannot write {what} {path}: permission denied")

@@ -1,0 +1,69 @@
+"""PNG plots of training curves and confusion matrices (matplotlib's Agg canvas, no GUI, no pyplot state)."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .modelfile import atomic_write
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Any, path: str | os.PathLike) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    atomic_write(path, buffer.getvalue())
+
+
+def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "") -> None:
+    """Loss (training and validation) and the validation metric per epoch, side by side."""
+    epochs = [r["epoch"] for r in records]
+    metric = next((k for k in ("val_accuracy", "val_r2") if records and k in records[-1]), None)
+    figure = _figure(10 if metric else 5.5, 4)
+    axes = figure.subplots(1, 2 if metric else 1, squeeze=False)[0]
+    axes[0].plot(epochs, [r["loss"] for r in records], label="training loss")
+    if records and "val_loss" in records[-1]:
+        axes[0].plot(epochs, [r.get("val_loss") for r in records], label="validation loss")
+    axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
+    axes[0].legend()
+    if metric:
+        axes[1].plot(epochs, [r.get(metric) for r in records], color="tab:green", label=metric.replace("_", " "))
+        axes[1].set(xlabel="epoch", ylabel=metric[4:], title=f"validation {metric[4:]}")
+        axes[1].legend()
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def plot_confusion(matrix: NDArray[np.int64], labels: Sequence[Any], path: str | os.PathLike, title: str = "") -> None:
+    """A confusion matrix (rows: true class, columns: predicted class) with counts in the cells."""
+    k = len(labels)
+    size = min(3 + 0.5 * k, 12)
+    figure = _figure(size, size)
+    ax = figure.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_xticks(range(k), [str(label) for label in labels], rotation=45 if k > 6 else 0)
+    ax.set_yticks(range(k), [str(label) for label in labels])
+    ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    if k <= 20:
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if count > threshold else "black")
+    figure.tight_layout()
+    _save(figure, path)
