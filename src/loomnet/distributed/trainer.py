@@ -30,6 +30,7 @@ from ..training import (
     Callback,
     EarlyStopping,
     History,
+    OverfittingMonitor,
     Trainer,
     TrainingDivergedError,
     _check_weights,
@@ -96,6 +97,8 @@ class DistributedTrainer(Trainer):
         self.shuffle = bool(shuffle)
         self.verbose = bool(verbose) and rank == 0
         self.callbacks = list(callbacks) if rank == 0 else []
+        if rank == 0 and not any(isinstance(cb, OverfittingMonitor) for cb in self.callbacks):
+            self.callbacks.append(OverfittingMonitor())
         finite_number = isinstance(loss_threshold, (int, float)) and math.isfinite(loss_threshold)
         if loss_threshold is not None and not finite_number:
             raise ValueError(f"loss_threshold must be a finite number, got {loss_threshold!r}")
@@ -217,6 +220,11 @@ class DistributedTrainer(Trainer):
             self._buffer = np.zeros(n_params + 2, dtype=dtype)
             self.grad = self._buffer[:n_params]
             self._thread_grads = [np.zeros(n_params, dtype=dtype) for _ in range(self.threads - 1)]
+
+    @property
+    def is_root(self) -> bool:
+        """True on rank 0, the one rank that prints and writes files."""
+        return self.collective.rank == 0
 
     # ----------------------------------------------------------------- stop requests
     @property
