@@ -415,8 +415,8 @@ class TableEncoder:
             i = int(np.argmax(~np.isfinite(numbers)))
             raise DataError(f"{frame.source}: the target column {self.target!r} has the non-finite value "
                             f"{numbers[i]} at {frame.where(i)}")
-        if task != "regress" and np.all(np.mod(numbers, 1) == 0):
-            return numbers.astype(np.int64)
+        if task != "regress" and np.all(np.mod(numbers, 1) == 0) and np.all(np.abs(numbers) <= 2**53):
+            return numbers.astype(np.int64)  # beyond 2**53 the cast would merge distinct labels
         return numbers
 
     # ----------------------------------------------------------------- persistence

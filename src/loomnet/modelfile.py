@@ -142,7 +142,7 @@ def _split(path: Path, data: bytes) -> tuple[dict[str, Any], bytes]:
                              f"only {len(data) - _PREFIX} are there")
     try:
         header = json.loads(data[_PREFIX:_PREFIX + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested [[[[...]]]]
         raise ModelFileError(f"{path}: corrupted loomnet model file: the header is not valid JSON ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != "loomnet":
         raise ModelFileError(f"{path}: not a loomnet model file (the header does not say format 'loomnet')")
@@ -199,10 +199,10 @@ def open_model(path: str | os.PathLike) -> LoomFile:
         raise ModelFileError(f"{path}: is a loomnet {header.get('kind')!r} file, not a model")
     try:
         model = Sequential.from_config(header["architecture"], tensors["params"])
-    except (KeyError, TypeError, ValueError) as exc:
+        if header.get("history"):
+            model.history = History.from_dict(header["history"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"{path}: the model description is inconsistent ({_one_line(exc)})") from None
-    if header.get("history"):
-        model.history = History.from_dict(header["history"])
     return LoomFile(header, tensors, model)
 
 
