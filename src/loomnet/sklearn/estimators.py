@@ -579,6 +579,8 @@ def _check_sample_weight(sample_weight: ArrayLike | None, n_samples: int) -> Arr
         weights = np.full(n_samples, float(weights))
     if weights.shape != (n_samples,):
         raise ValueError(f"sample_weight.shape == {weights.shape}, expected ({n_samples},)!")
-    if not np.isfinite(weights).all():
-        raise ValueError("sample_weight must be finite")
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    if not weights.any():
+        raise ValueError("Sample weights must contain at least one non-zero number (all weights are zero).")
     return weights

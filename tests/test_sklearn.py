@@ -1,0 +1,324 @@
+"""loomnet.sklearn: scikit-learn's MLP semantics, checked against formulas and scikit-learn itself."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn import neural_network as skl  # noqa: E402
+from sklearn.datasets import make_classification, make_multilabel_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from loomnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _classification(n=120, classes=3, seed=0):
+    X, y = make_classification(n_samples=n, n_features=6, n_informative=4, n_classes=classes, random_state=seed)
+    return X, y
+
+
+def _regression(n=120, targets=1, seed=0):
+    X, y = make_regression(n_samples=n, n_features=5, n_targets=targets, noise=0.5, random_state=seed)
+    return X, y / np.std(y)
+
+
+# ----------------------------------------------------------------- one step against the formula
+def _reference_step(coefs, intercepts, X, Y, w, *, activation, output, alpha, lr):
+    """scikit-learn's loss and one plain gradient step, written out independently in float64.
+
+    L = Σᵢ wᵢ·lᵢ / Σw + α/(2·Σw)·Σ‖W‖², lᵢ the log loss (softmax/logistic) or ½·mean squared error;
+    dL/dz_out = wᵢ·(out - y)/Σw; W ← W - lr·dL/dW.
+    """
+    act = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh}[activation]
+    dact = {"relu": lambda a: (a > 0).astype(float), "tanh": lambda a: 1 - a**2}[activation]
+    activations = [X]
+    for i, (W, b) in enumerate(zip(coefs, intercepts, strict=True)):
+        z = activations[-1] @ W + b
+        activations.append(act(z) if i < len(coefs) - 1 else z)
+    z = activations[-1]
+    if output == "softmax":
+        out = np.exp(z - z.max(axis=1, keepdims=True))
+        out /= out.sum(axis=1, keepdims=True)
+        per_sample = -(Y * np.log(out)).sum(axis=1)
+    elif output == "logistic":
+        out = 1 / (1 + np.exp(-z))
+        per_sample = -(Y * np.log(out) + (1 - Y) * np.log(1 - out)).sum(axis=1)
+    else:
+        out = z
+        per_sample = 0.5 * ((out - Y) ** 2).mean(axis=1)
+    total = w.sum()
+    loss = (w * per_sample).sum() / total + 0.5 * alpha * sum((W**2).sum() for W in coefs) / total
+    delta = (out - Y) * w[:, None]
+    new_coefs, new_intercepts = [], []
+    for i in range(len(coefs) - 1, -1, -1):
+        grad_W = (activations[i].T @ delta + alpha * coefs[i]) / total
+        grad_b = delta.sum(axis=0) / total
+        new_coefs.insert(0, coefs[i] - lr * grad_W)
+        new_intercepts.insert(0, intercepts[i] - lr * grad_b)
+        delta = (delta @ coefs[i].T) * dact(activations[i])
+    return loss, new_coefs, new_intercepts
+
+
+@pytest.mark.parametrize("task", ["multiclass", "binary", "regression", "multioutput"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_one_partial_fit_is_one_gradient_step_on_sklearn_regularised_loss(task, weighted, activation):
+    rng = np.random.default_rng(1)
+    params = dict(
+        hidden_layer_sizes=(7, 4),
+        activation=activation,
+        solver="sgd",
+        momentum=0.0,
+        alpha=0.3,
+        learning_rate_init=0.05,
+        batch_size="auto",
+        shuffle=False,
+        random_state=0,
+        dtype="float64",
+    )
+    if task in ("multiclass", "binary"):
+        X, y = _classification(n=90, classes=3 if task == "multiclass" else 2)
+        est = MLPClassifier(**params)
+        classes = np.unique(y)
+        Y = (y[:, None] == classes[None, :]).astype(float) if task == "multiclass" else y[:, None].astype(float)
+        output = "softmax" if task == "multiclass" else "logistic"
+        first = dict(classes=classes)
+    else:
+        X, y = _regression(n=90, targets=1 if task == "regression" else 3)
+        est = MLPRegressor(**params)
+        Y, output, first = y.reshape(len(y), -1), "identity", {}
+    w = rng.uniform(0.2, 2.0, len(y)) if weighted else np.ones(len(y))
+    sample_weight = w if weighted else None
+    est.partial_fit(X, y, sample_weight=sample_weight, **first)  # initialise and take a first step
+    coefs = [W.copy() for W in est.coefs_]
+    intercepts = [b.copy() for b in est.intercepts_]
+
+    est.partial_fit(X, y, sample_weight=sample_weight)
+
+    loss, new_coefs, new_intercepts = _reference_step(
+        coefs, intercepts, X, Y, w, activation=activation, output=output, alpha=0.3, lr=0.05
+    )
+    assert est.loss_ == pytest.approx(loss, rel=1e-12)
+    for got, expected in zip(est.coefs_ + est.intercepts_, new_coefs + new_intercepts, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    assert est.t_ == 2 * len(y) and est.n_iter_ == 1
+
+
+# ----------------------------------------------------------------- same numbers as scikit-learn
+PARITY_CASES = {
+    "adam": dict(),
+    "sgd_nesterov_invscaling": dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.05),
+    "sgd_momentum_adaptive": dict(
+        solver="sgd",
+        nesterovs_momentum=False,
+        learning_rate="adaptive",
+        tol=0.3,
+        n_iter_no_change=1,
+        learning_rate_init=0.05,
+    ),
+    "early_stopping": dict(early_stopping=True, validation_fraction=0.2, n_iter_no_change=3),
+    "logistic_small_batches": dict(activation="logistic", batch_size=16, alpha=0.01),
+    "lbfgs": dict(solver="lbfgs"),
+    "tol_stopping": dict(tol=0.05, n_iter_no_change=2, learning_rate_init=0.01),
+}
+
+
+def _fit_both(cls_loomnet, cls_sklearn, X, y, fit_kwargs=None, **params):
+    params = dict(hidden_layer_sizes=(9, 5), max_iter=25, random_state=3, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = cls_loomnet(**params).fit(X, y, **(fit_kwargs or {}))
+        theirs = cls_sklearn(**params).fit(X, y, **(fit_kwargs or {}))
+    return ours, theirs
+
+
+def _assert_same_fit(ours, theirs):
+    for name in ("n_iter_", "t_", "n_layers_", "n_outputs_", "out_activation_", "best_loss_", "best_validation_score_"):
+        expected = getattr(theirs, name, None)
+        numeric = isinstance(expected, (int, float)) and expected is not None
+        assert getattr(ours, name, None) == (pytest.approx(expected, rel=1e-9) if numeric else expected), name
+    for name in ("loss_curve_", "validation_scores_"):
+        expected = getattr(theirs, name, None)
+        if expected is None:
+            assert getattr(ours, name, None) is None
+        else:
+            np.testing.assert_allclose(getattr(ours, name), expected, rtol=1e-9, err_msg=name)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+    for got, expected in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True):
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", list(PARITY_CASES))
+def test_classifier_trains_exactly_like_sklearn_with_same_random_state(case):
+    X, y = _classification(n=150, classes=3)
+    ours, theirs = _fit_both(MLPClassifier, skl.MLPClassifier, X, y, **PARITY_CASES[case])
+    _assert_same_fit(ours, theirs)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-7, atol=1e-10)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+@pytest.mark.parametrize("target", ["binary", "multilabel", "weighted_multiclass", "string_labels"])
+def test_classifier_target_types_match_sklearn(target):
+    fit_kwargs = {}
+    if target == "multilabel":
+        X, y = make_multilabel_classification(n_samples=100, n_features=6, n_classes=4, random_state=0)
+    else:
+        X, y = _classification(n=100, classes=2 if target == "binary" else 3)
+    if target == "weighted_multiclass":
+        fit_kwargs["sample_weight"] = np.random.default_rng(0).uniform(0.5, 3, len(y))
+    if target == "string_labels":
+        y = np.array(["cat", "dog", "emu"])[y]
+    ours, theirs = _fit_both(MLPClassifier, skl.MLPClassifier, X, y, fit_kwargs, solver="sgd", learning_rate_init=0.05)
+    _assert_same_fit(ours, theirs)
+    np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    assert ours.predict_proba(X).shape == theirs.predict_proba(X).shape
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(),
+        dict(loss="poisson", solver="sgd", learning_rate_init=0.01),
+        dict(early_stopping=True, solver="sgd", learning_rate_init=0.01),
+        dict(solver="lbfgs"),
+    ],
+    ids=["adam", "poisson", "early_stopping", "lbfgs"],
+)
+@pytest.mark.parametrize("targets", [1, 3])
+def test_regressor_trains_exactly_like_sklearn_with_same_random_state(params, targets):
+    X, y = _regression(targets=targets)
+    if params.get("loss") == "poisson":
+        y = np.abs(y)
+    ours, theirs = _fit_both(MLPRegressor, skl.MLPRegressor, X, y, **params)
+    _assert_same_fit(ours, theirs)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7, atol=1e-9)
+
+
+def test_partial_fit_and_warm_start_continue_like_sklearn():
+    X, y = _classification(n=120)
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.05, random_state=0)
+    ours, theirs = MLPClassifier(**params), skl.MLPClassifier(**params)
+    for start in (0, 40, 80):
+        for est in (ours, theirs):
+            est.partial_fit(X[start : start + 40], y[start : start + 40], classes=[0, 1, 2])
+    _assert_same_fit(ours, theirs)
+    ours.set_params(warm_start=True, max_iter=3)
+    theirs.set_params(warm_start=True, max_iter=3)
+    _assert_same_fit(ours.fit(X, y), theirs.fit(X, y))
+
+
+def test_fitted_attributes_have_sklearn_names():
+    X, y = _classification()
+    ours, theirs = _fit_both(MLPClassifier, skl.MLPClassifier, X, y)
+    public = {k for k in vars(theirs) if k.endswith("_") and not k.startswith("_")}
+    assert public == {k for k in vars(ours) if k.endswith("_") and not k.startswith("_")}
+    assert skl.MLPClassifier().get_params().keys() <= MLPClassifier().get_params().keys()
+    assert skl.MLPRegressor().get_params().keys() <= MLPRegressor().get_params().keys()
+
+
+# ----------------------------------------------------------------- scikit-learn tools
+@pytest.mark.timeout(300)
+def test_works_in_pipeline_gridsearch_and_cross_val_score_with_two_jobs():
+    X, y = _classification(n=150)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=60, random_state=0))
+    scores = cross_val_score(pipe, X, y, cv=3, n_jobs=2)
+    assert scores.mean() > 0.5  # three classes: chance is 0.33
+    search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-1]}, cv=2, n_jobs=2).fit(X, y)
+    assert search.best_score_ > 0.5 and search.predict(X).shape == y.shape
+    X_reg, y_reg = _regression()
+    assert cross_val_score(MLPRegressor(max_iter=80, random_state=0), X_reg, y_reg, cv=2, n_jobs=2).mean() > 0.5
+
+
+def test_pickle_round_trip_keeps_predictions_and_coefs_stay_live_views():
+    X, y = _classification()
+    est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=5, random_state=0, warm_start=True).fit(X, y)
+    copy = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(copy.predict_proba(X), est.predict_proba(X))
+    before = copy.coefs_[0].copy()
+    copy.fit(X, y)
+    assert not np.array_equal(copy.coefs_[0], before)  # views were re-linked to the model after unpickling
+    np.testing.assert_allclose(copy.predict_proba(X), est.fit(X, y).predict_proba(X))
+
+
+# ----------------------------------------------------------------- loomnet's extras
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(dropout=0.2),
+        dict(activation="gelu"),
+        dict(activation="leaky_relu"),
+        dict(solver="rmsprop"),
+        dict(solver="adamw"),
+        dict(solver="adagrad", learning_rate_init=0.05),
+    ],
+)
+def test_extras_train_to_a_good_score(extra):
+    X, y = _classification(n=300, classes=3, seed=2)
+    params = dict(hidden_layer_sizes=(32,), max_iter=80, random_state=0, learning_rate_init=0.01)
+    est = MLPClassifier(**{**params, **extra}).fit(X, y)
+    assert est.score(X, y) > 0.75
+
+
+def test_dtype_float32_trains_in_float32_and_none_follows_X():
+    X, y = _classification()
+    assert MLPClassifier(max_iter=3, dtype="float32").fit(X, y).coefs_[0].dtype == np.float32
+    assert MLPClassifier(max_iter=3).fit(X.astype(np.float32), y).coefs_[0].dtype == np.float32
+    assert MLPClassifier(max_iter=3).fit(X, y).coefs_[0].dtype == np.float64
+
+
+def test_dropout_is_reproducible_with_an_integer_random_state():
+    X, y = _classification()
+    a = MLPClassifier(dropout=0.3, max_iter=5, random_state=1).fit(X, y)
+    b = MLPClassifier(dropout=0.3, max_iter=5, random_state=1).fit(X, y)
+    np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
+
+
+@pytest.mark.parametrize(
+    "param, value, message",
+    [
+        ("activation", "swish", "activation must be one of"),
+        ("solver", "newton", "solver must be one of"),
+        ("batch_size", 0, "batch_size"),
+        ("momentum", 1.5, "momentum"),
+        ("dtype", "float16", "dtype"),
+    ],
+)
+def test_bad_hyperparameter_names_the_value_and_valid_choices(param, value, message):
+    X, y = _classification()
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(**{param: value}).fit(X, y)
+
+
+def test_partial_fit_is_absent_for_lbfgs_and_rejects_early_stopping():
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    X, y = _classification()
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPRegressor(early_stopping=True).partial_fit(X, y.astype(float))
+
+
+def test_only_loomnet_sklearn_imports_scikit_learn():
+    code = (
+        "import importlib, pathlib, sys, loomnet\n"
+        "root = pathlib.Path(loomnet.__file__).parent\n"
+        "for path in sorted(root.rglob('*.py')):\n"
+        "    parts = path.relative_to(root.parent).with_suffix('').parts\n"
+        "    if 'sklearn' in parts or parts[-1] == '__main__':\n"
+        "        continue\n"
+        "    try: importlib.import_module('.'.join(p for p in parts if p != '__init__'))\n"
+        "    except ImportError: pass\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
