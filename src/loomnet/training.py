@@ -260,7 +260,9 @@ class Trainer:
         Xb = np.take(self.X, idx, axis=0, out=self.ws.get("Xb", (len(idx), self.X.shape[1]), self.X.dtype))
         y_shape = (len(idx),) + self.y.shape[1:]
         yb = np.take(self.y, idx, axis=0, out=self.ws.get("yb", y_shape, self.y.dtype))
-        wb = None if self.sample_weight is None else self.sample_weight[idx]
+        wb = None
+        if self.sample_weight is not None:
+            wb = np.take(self.sample_weight, idx, out=self.ws.get("wb", (len(idx),), self.sample_weight.dtype))
         return Xb, yb, wb
 
     def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int) -> float:
