@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "predict": "loomnet.commands.predict",
     "inspect": "loomnet.commands.inspect",
     "datasets": "loomnet.commands.datasets",
+    "explain": "loomnet.commands.explain",
 }
 
 # Help lines, so `loomnet --help` needs no command module imported.
@@ -36,6 +37,7 @@ _HELP = {
     "predict": "predictions of a saved model, read and written in chunks",
     "inspect": "architecture, preprocessing, training history and checksum of a .loom file",
     "datasets": "list the built-in datasets (use them as builtin:NAME)",
+    "explain": "which features a saved model relies on (permutation importance, gradient attributions)",
 }
 
 
