@@ -122,7 +122,7 @@ def _array_frame(source: str, X: NDArray, y: NDArray | None, names: list[str] | 
         raise DataError(f"{source}: expected a 2-D array (rows × columns), got shape {X.shape}")
     names = names or [f"x{i}" for i in range(X.shape[1])]
     values = {n: X[:, i] for i, n in enumerate(names)}
-    meta: dict[str, Any] = {"target": names[-1]}
+    meta: dict[str, Any] = {"target": names[-1], "unnamed": names[0] == "x0"}
     if y is not None:
         if y.ndim != 1 or len(y) != len(X):
             raise DataError(f"{source}: y must be 1-D with one entry per row of X, got shape {y.shape}")
@@ -317,6 +317,20 @@ class TableEncoder:
         fill = str(cats[counts.argmax()]) if self.impute is not None else None
         return {"name": name, "kind": "categorical", "categories": cats.tolist(), "fill": fill}
 
+    def align(self, frame: Frame) -> Frame:
+        """Give an array without column names (.npy, .npz) the training columns, by position."""
+        if not frame.meta.get("unnamed") or frame.columns[: len(self.columns)] == self.feature_columns:
+            return frame
+        names = self.feature_columns
+        if len(frame.columns) == len(names) + 1 and self.target:
+            names = [*names, self.target]
+        elif len(frame.columns) != len(names):
+            raise DataError(f"{frame.source} has {len(frame.columns)} columns without names, but the model was "
+                            f"trained on {len(names)} feature columns ({', '.join(names[:8])}"
+                            f"{', ...' if len(names) > 8 else ''})")
+        values = {new: frame.values[old] for old, new in zip(frame.columns, names, strict=True)}
+        return Frame(frame.source, names, values, frame.row_start, frame.kind, {**frame.meta, "unnamed": False})
+
     def check_columns(self, frame: Frame) -> None:
         """Refuse data whose columns differ from training, naming what is missing or extra."""
         expected = self.feature_columns
@@ -333,6 +347,7 @@ class TableEncoder:
 
     def transform(self, frame: Frame) -> NDArray[np.float64]:
         """The feature matrix for a Frame: numbers as they are, categories one-hot."""
+        frame = self.align(frame)
         self.check_columns(frame)
         blocks = []
         for col in self.columns:
@@ -395,6 +410,8 @@ class TableEncoder:
 
     def target_values(self, frame: Frame, task: str | None = None) -> NDArray:
         """The target column: numbers when every value is one (integers as int64), else text."""
+        if self.columns:
+            frame = self.align(frame)
         if self.target not in frame.values:
             raise DataError(f"{frame.source} has no target column {self.target!r}; "
                             f"columns are: {', '.join(frame.columns)}")

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
     from ..checkpoint import checkpoint_path, read_checkpoint, restore_checkpoint, save_checkpoint
     from ..modelfile import save_model
 
+    check_writable(args.out, "the model")
     plot_path = None if args.no_plot else Path(args.plot or _default_plot(args.out))
     _check_outputs(args, plot_path)
     frame = read_frame(args.data)
@@ -163,12 +164,16 @@ def _build_model(args: argparse.Namespace, task: str, y: np.ndarray) -> Any:
 
 def _make_trainer(args: argparse.Namespace, out: Any, model: Any, X: np.ndarray, y: np.ndarray,
                   callbacks: list[Callback]) -> Any:
-    patience = args.early_stopping
+    val_fraction = args.val_fraction
+    if val_fraction and round(len(X) * val_fraction) < 1:
+        out.progress(f"note: {len(X)} rows are too few to hold out {val_fraction:g} for validation; "
+                     "training without validation")
+        val_fraction = 0.0
     early = None
-    if patience is not None:
-        early = EarlyStopping(patience=patience, monitor="val_loss" if args.val_fraction > 0 else "loss")
+    if args.early_stopping is not None:
+        early = EarlyStopping(patience=args.early_stopping, monitor="val_loss" if val_fraction else "loss")
     kwargs: dict[str, Any] = dict(
-        epochs=args.epochs, batch_size=args.batch_size, validation_split=args.val_fraction,
+        epochs=args.epochs, batch_size=args.batch_size, validation_split=val_fraction,
         early_stopping=early, loss_threshold=args.loss_threshold, callbacks=callbacks, seed=args.seed,
     )
     factory: Any = Trainer
@@ -214,7 +219,6 @@ def _check_resume(saved: dict[str, Any], current: dict[str, Any], path: Path) ->
 
 
 def _check_outputs(args: argparse.Namespace, plot_path: Path | None) -> None:
-    check_writable(args.out, "the model")
     if plot_path is not None:
         check_writable(plot_path, "the plot")
     if args.resume and not args.checkpoint_dir:

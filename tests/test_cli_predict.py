@@ -1,0 +1,94 @@
+"""``loomnet evaluate``, ``predict`` (chunked), ``inspect`` and ``datasets`` as subprocesses."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from loomnet.data_io import TableEncoder, read_frame
+from loomnet.modelfile import open_model
+
+from .cli_helpers import TINY, run_cli, write_people_csv
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    path = tmp_path_factory.mktemp("predict")
+    write_people_csv(path / "people.csv", n=150)
+    result = run_cli("train", "people.csv", "--target", "label", *TINY, "-o", "people.loom", cwd=path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def _expected(path):
+    loom = open_model(path / "people.loom")
+    X = TableEncoder.from_dict(loom.extra["input"]).transform(read_frame(str(path / "people.csv")))
+    return loom.model.predict(X), loom.model.predict_proba(X)
+
+
+def test_predict_in_small_chunks_matches_the_python_api(trained):
+    labels, proba = _expected(trained)
+    result = run_cli("predict", "people.loom", "people.csv", "--proba", "--chunk-rows", "7", "-o", "out.csv",
+                     cwd=trained)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader((trained / "out.csv").open()))
+    assert rows[0] == ["prediction", "proba_no", "proba_yes"]
+    assert [r[0] for r in rows[1:]] == labels.tolist()
+    assert np.allclose(np.array([r[1:] for r in rows[1:]], dtype=float), proba, atol=1e-5)
+    assert sorted(p.name for p in trained.iterdir() if p.name.startswith(".")) == []
+
+
+def test_predict_to_stdout_as_csv_and_as_json_lines(trained):
+    labels, _ = _expected(trained)
+    plain = run_cli("predict", "people.loom", "people.csv", cwd=trained)
+    assert plain.returncode == 0
+    assert list(csv.reader(io.StringIO(plain.stdout)))[1:] == [[v] for v in labels.tolist()]
+    as_json = run_cli("predict", "people.loom", "people.csv", "--json", "--proba", cwd=trained)
+    first = json.loads(as_json.stdout.splitlines()[0])
+    assert first["prediction"] == labels[0] and set(first["proba"]) == {"no", "yes"}
+
+
+def test_predict_ignores_the_target_column_and_accepts_data_without_it(trained):
+    text = (trained / "people.csv").read_text().splitlines()
+    (trained / "unlabelled.csv").write_text("\n".join(line.rsplit(",", 1)[0] for line in text) + "\n")
+    with_target = run_cli("predict", "people.loom", "people.csv", cwd=trained)
+    without = run_cli("predict", "people.loom", "unlabelled.csv", cwd=trained)
+    assert without.returncode == 0 and without.stdout == with_target.stdout
+
+
+def test_evaluate_prints_metrics_and_draws_a_confusion_matrix(trained):
+    result = run_cli("evaluate", "people.loom", "people.csv", "--json", cwd=trained)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n_samples"] == 150 and 0 <= report["metrics"]["accuracy"] <= 1
+    assert report["confusion_matrix"]["labels"] == ["no", "yes"]
+    assert np.sum(report["confusion_matrix"]["matrix"]) == 150
+    assert (trained / "people.confusion.png").read_bytes()[:4] == b"\x89PNG"
+    table = run_cli("evaluate", "people.loom", "people.csv", "--no-plot", cwd=trained)
+    assert table.stdout.splitlines()[0].split() == ["metric", "value"] and "f1_macro" in table.stdout
+
+
+def test_inspect_shows_architecture_columns_history_and_checksum(trained):
+    loom = open_model(trained / "people.loom")
+    text = run_cli("inspect", "people.loom", cwd=trained)
+    assert text.returncode == 0
+    assert loom.header["tensors"]["sha256"] in text.stdout
+    for fragment in ("format version 1", "dense", "city [one-hot, 3]", "labels (2): no, yes", "training: 3 epochs"):
+        assert fragment in text.stdout
+    summary = json.loads(run_cli("inspect", "people.loom", "--json", cwd=trained).stdout)
+    assert summary["n_params"] == loom.model.n_params and summary["history"]["epochs"] == 3
+    assert summary["target"] == "label"
+
+
+def test_datasets_lists_every_builtin_and_generators_take_sizes(tmp_path):
+    listing = json.loads(run_cli("datasets", "--json").stdout)
+    names = {entry["name"] for entry in listing}
+    assert {"xor", "digits", "iris", "wine", "breast-cancer", "diabetes", "classification", "regression"} <= names
+    result = run_cli("train", "builtin:classification:n_samples=50,n_features=3,n_classes=4", *TINY, "--json",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert open_model(tmp_path / "model.loom").model.n_features == 3

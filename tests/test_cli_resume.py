@@ -1,0 +1,94 @@
+"""Checkpoints: a run stopped by Ctrl-C or killed mid-epoch resumes to the uninterrupted result, bit for bit."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from loomnet.checkpoint import read_checkpoint
+from loomnet.modelfile import load_model
+
+from .cli_helpers import assert_user_error, run_cli
+
+DATA = "builtin:classification:n_samples=600,n_features=10"
+# Dropout and a validation split exercise every random stream; early stopping its saved state.
+RUN = [DATA, "--epochs", "5", "--batch-size", "16", "--hidden", "16,8", "--dropout", "0.2", "--early-stopping", "50",
+       "--seed", "7", "--no-plot", "--quiet"]
+
+
+def _signal_at(epoch: int, step: int, signum: int) -> str:
+    """Python run inside the CLI process: send ``signum`` to itself after the given step."""
+    return f"""
+    import os
+    from loomnet.commands import train
+    class Interrupting(train.ProgressBar):
+        def on_batch_end(self, trainer, epoch, step, batch_size, loss):
+            super().on_batch_end(trainer, epoch, step, batch_size, loss)
+            if (epoch, step) == ({epoch}, {step}):
+                os.kill(os.getpid(), {int(signum)})
+    train.ProgressBar = Interrupting
+    """
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    path = tmp_path_factory.mktemp("resume")
+    result = run_cli("train", *RUN, "-o", "full.loom", "--checkpoint-dir", "ck_full", cwd=path)
+    assert result.returncode == 0, result.stderr
+    return load_model(path / "full.loom")
+
+
+def _same_run(a, b) -> None:
+    assert np.array_equal(a.params, b.params)
+    losses = [(r["loss"], r.get("val_loss")) for r in a.history.records]
+    assert losses == [(r["loss"], r.get("val_loss")) for r in b.history.records]
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path, uninterrupted):
+    stopped = run_cli("train", *RUN, "-o", "m.loom", "--checkpoint-dir", "ck", cwd=tmp_path,
+                      prelude=_signal_at(2, 10, signal.SIGINT))
+    assert stopped.returncode == 130
+    assert stopped.stderr.strip().splitlines() == [
+        "error: interrupted at epoch 3, step 11; checkpoint saved in ck, continue with --resume"]
+    assert not (tmp_path / "m.loom").exists()
+    header, _ = read_checkpoint(tmp_path / "ck" / "checkpoint.loom")
+    assert (header["trainer"]["epoch"], header["trainer"]["step"]) == (2, 11)
+
+    resumed = run_cli("train", *RUN, "-o", "m.loom", "--checkpoint-dir", "ck", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    _same_run(load_model(tmp_path / "m.loom"), uninterrupted)
+
+
+@pytest.mark.timeout(180)
+def test_sigkill_mid_epoch_resumes_from_the_last_epoch_checkpoint_bit_identical(tmp_path, uninterrupted):
+    killed = run_cli("train", *RUN, "-o", "m.loom", "--checkpoint-dir", "ck", "--checkpoint-every", "2",
+                     cwd=tmp_path, prelude=_signal_at(3, 17, signal.SIGKILL))
+    assert killed.returncode == -signal.SIGKILL
+    header, _ = read_checkpoint(tmp_path / "ck" / "checkpoint.loom")
+    assert (header["trainer"]["epoch"], header["trainer"]["step"]) == (2, 0)
+    assert [p.name for p in (tmp_path / "ck").iterdir()] == ["checkpoint.loom"]  # no temporary left over
+
+    resumed = run_cli("train", *RUN, "-o", "m.loom", "--checkpoint-dir", "ck", "--checkpoint-every", "2",
+                      "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    _same_run(load_model(tmp_path / "m.loom"), uninterrupted)
+
+
+def test_resuming_a_finished_run_reproduces_its_model(tmp_path, uninterrupted):
+    first = run_cli("train", *RUN, "-o", "a.loom", "--checkpoint-dir", "ck", cwd=tmp_path)
+    assert first.returncode == 0
+    again = run_cli("train", *RUN, "-o", "b.loom", "--checkpoint-dir", "ck", "--resume", "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["epochs"] == 5
+    _same_run(load_model(tmp_path / "b.loom"), uninterrupted)
+
+
+def test_resume_with_different_options_is_refused(tmp_path):
+    first = run_cli("train", *RUN, "--epochs", "1", "--checkpoint-dir", "ck", cwd=tmp_path)
+    assert first.returncode == 0
+    changed = run_cli("train", *RUN, "--lr", "0.5", "--checkpoint-dir", "ck", "--resume", cwd=tmp_path)
+    assert_user_error(changed, "cannot resume", "lr was None, now 0.5")
