@@ -28,8 +28,13 @@ def _save(figure: Any, path: str | os.PathLike) -> None:
     atomic_write(path, buffer.getvalue())
 
 
-def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "") -> None:
-    """Loss (training and validation) and the validation metric per epoch, side by side."""
+def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "", *,
+                 best_epoch: int | None = None, overfit_epoch: int | None = None) -> None:
+    """Loss (training and validation) and the validation metric per epoch, side by side.
+
+    ``best_epoch`` (early stopping's restored epoch) is marked with a dashed line and a dot on
+    the validation loss; ``overfit_epoch`` (when the overfitting warning fired) with a dotted one.
+    """
     epochs = [r["epoch"] for r in records]
     metric = next((k for k in ("val_accuracy", "val_r2") if records and k in records[-1]), None)
     figure = _figure(10 if metric else 5.5, 4)
@@ -43,10 +48,27 @@ def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike, tit
         axes[1].plot(epochs, [r.get(metric) for r in records], color="tab:green", label=metric.replace("_", " "))
         axes[1].set(xlabel="epoch", ylabel=metric[4:], title=f"validation {metric[4:]}")
         axes[1].legend()
+    _mark_epochs(axes, records, best_epoch, overfit_epoch)
     if title:
         figure.suptitle(title)
     figure.tight_layout()
     _save(figure, path)
+
+
+def _mark_epochs(axes: Any, records: Sequence[dict[str, Any]], best_epoch: int | None,
+                 overfit_epoch: int | None) -> None:
+    by_epoch = {r["epoch"]: r for r in records}
+    if best_epoch in by_epoch:
+        for ax in axes:
+            ax.axvline(best_epoch, color="0.35", linestyle="--", linewidth=1)
+        monitored = by_epoch[best_epoch].get("val_loss", by_epoch[best_epoch]["loss"])
+        axes[0].plot([best_epoch], [monitored], "o", color="black", label=f"early stopping: best epoch {best_epoch}")
+    if overfit_epoch in by_epoch:
+        for ax in axes:
+            ax.axvline(overfit_epoch, color="tab:red", linestyle=":", linewidth=1.2)
+        axes[0].plot([], [], ":", color="tab:red", label=f"overfitting warning (epoch {overfit_epoch})")
+    if best_epoch in by_epoch or overfit_epoch in by_epoch:
+        axes[0].legend()
 
 
 def plot_confusion(matrix: NDArray[np.int64], labels: Sequence[Any], path: str | os.PathLike, title: str = "") -> None:
