@@ -45,7 +45,11 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike, *, settings: dict[str
         "optimizer": optimizer,
         "settings": settings or {},
     }
-    return write_container(path, header, tensors)
+    written = write_container(path, header, tensors)
+    # A process killed mid-write leaves its temporary file behind; the new checkpoint supersedes it.
+    for stale in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+    return written
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
