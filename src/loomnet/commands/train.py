@@ -49,6 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_workers, help="threads computing each step: a number or 'auto'")
     p.add_argument("--mode", choices=["sync", "hogwild"], help="how worker threads combine gradients")
     p.add_argument("--distributed", choices=sorted(DISTRIBUTED_BACKENDS), help="train across processes")
+    p.add_argument("--deterministic", action="store_true", help="with --distributed: add per-shard gradients in a "
+                   "fixed order (bit-identical for any number of ranks)")
     p.add_argument("--val-fraction", type=_fraction, default=0.1, help="held out for validation (default 0.1)")
     p.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE", help="stop after PATIENCE epochs "
                    "without improvement")
@@ -68,6 +70,10 @@ def run(args: argparse.Namespace, out: Any) -> int:
     from ..modelfile import save_model
 
     check_writable(args.out, "the model")
+    if args.distributed:
+        from ..distributed.comm import world_rank
+
+        out.quiet = out.quiet or world_rank() != 0  # rank 0 alone prints progress and writes files
     plot_path = None if args.no_plot else Path(args.plot or _default_plot(args.out))
     _check_outputs(args, plot_path)
     frame = read_frame(args.data)
@@ -102,6 +108,8 @@ def run(args: argparse.Namespace, out: Any) -> int:
     with _stop_on_signals(trainer):
         history = trainer.run()
     elapsed = time.perf_counter() - start
+    if not getattr(trainer, "is_root", True):
+        return 130 if trainer.stop_requested else 0
     if trainer.stop_requested:
         where = f"epoch {trainer.epoch + 1}, step {trainer.step}"
         saved = f"; checkpoint saved in {args.checkpoint_dir}, continue with --resume" if ckpt else ""
@@ -178,6 +186,7 @@ def _make_trainer(args: argparse.Namespace, out: Any, model: Any, X: np.ndarray,
     )
     factory: Any = Trainer
     if args.distributed:
+        kwargs["deterministic"] = args.deterministic
         module, _, name = DISTRIBUTED_BACKENDS[args.distributed].partition(":")
         try:
             factory = getattr(importlib.import_module(module), name)
@@ -202,8 +211,8 @@ def _settings(args: argparse.Namespace, target: str, task: str, X: np.ndarray, y
     digest.update(np.ascontiguousarray(X).tobytes())
     digest.update(np.asarray(y).astype(str).tobytes() if y.dtype.kind in "OUS" else np.ascontiguousarray(y).tobytes())
     keys = ("data", "impute", "hidden", "activation", "dropout", "l2", "loss", "optimizer", "lr", "epochs",
-            "batch_size", "workers", "mode", "distributed", "val_fraction", "early_stopping", "loss_threshold",
-            "dtype", "seed")
+            "batch_size", "workers", "mode", "distributed", "deterministic", "val_fraction", "early_stopping",
+            "loss_threshold", "dtype", "seed")
     settings = {k: getattr(args, k) for k in keys}
     settings["hidden"] = list(args.hidden)
     settings.update(target=target, task=task, data_sha256=digest.hexdigest())

@@ -4,7 +4,7 @@ Needs the ``mpi`` extra (``pip install 'loomnet[mpi]'``: mpi4py + MPICH); withou
 here still runs as one process, which is what the single-process comparisons use.
 """
 
-from .comm import MPICollective, SerialCollective, abort_on_error, get_collective, mpi_available, world_size
+from .comm import MPICollective, SerialCollective, abort_on_error, get_collective, mpi_available, world_rank, world_size
 from .trainer import DistributedTrainer
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "abort_on_error",
     "get_collective",
     "mpi_available",
+    "world_rank",
     "world_size",
 ]

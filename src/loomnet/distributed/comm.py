@@ -105,9 +105,17 @@ def get_collective(comm: Any = None) -> Collective:
     return MPICollective(comm)
 
 
+def world_rank() -> int:
+    """This process's rank as the launcher set it (0 outside mpiexec), without starting MPI."""
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
 def world_size() -> int:
     """Number of ranks this process was launched with (1 outside mpiexec), without starting MPI."""
-    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
     return 1
