@@ -121,11 +121,13 @@ def run(args: argparse.Namespace, out: Any) -> int:
     if plot_path is not None:
         from ..plots import plot_history
 
-        plot_history(history.records, plot_path, title=f"{Path(args.out).name}: {args.data}")
+        plot_history(history.records, plot_path, title=f"{Path(args.out).name}: {args.data}",
+                     best_epoch=history.best_epoch, overfit_epoch=history.overfit_epoch)
     last = history.records[-1] if history.records else {}
     result = {"model": str(args.out), "plot": None if plot_path is None else str(plot_path),
               "epochs": len(history), "stop_reason": history.stop_reason, "best_epoch": history.best_epoch,
-              "seconds": round(elapsed, 3), "final": last, "n_params": model.n_params,
+              "overfit_epoch": history.overfit_epoch, "seconds": round(elapsed, 3), "final": last,
+              "n_params": model.n_params,
               "sha256": header["tensors"]["sha256"]}
     text = [f"trained {len(history)} epochs in {elapsed:.1f} s ({history.stop_reason})"]
     if last:
