@@ -151,6 +151,8 @@ class OverfittingMonitor(Callback):
 class Trainer:
     """Runs gradient descent on a model; holds all state a checkpoint needs to resume exactly."""
 
+    parallel = None  # set by workers=...: the loomnet.parallel engine that runs steps or epochs
+
     def __init__(
         self,
         model: Sequential,
@@ -170,6 +172,9 @@ class Trainer:
         verbose: bool = False,
         seed: int | None = None,
         classes: ArrayLike | None = None,
+        workers: int | str | None = None,
+        mode: str = "sync",
+        micro_batches: int | None = None,
     ):
         self.model = model
         self.epochs = check_positive(epochs, "epochs", integer=True)
@@ -239,6 +244,11 @@ class Trainer:
         self._best_params: Array | None = None
         self._last_finite = model.params.copy()
         self.stop_requested = False
+        # workers=None is the plain one-thread loop; otherwise see loomnet.parallel
+        if workers is not None:
+            from .parallel.engine import attach
+
+            self.parallel = attach(self, workers, mode, micro_batches)
 
     # ----------------------------------------------------------------- random streams
     def epoch_order(self, epoch: int) -> NDArray[np.int64]:
@@ -267,6 +277,8 @@ class Trainer:
 
     def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int) -> float:
         """Loss of the batch; writes the batch gradient into ``self.grad``."""
+        if self.parallel is not None:
+            return self.parallel.compute_gradient(Xb, yb, wb, epoch, step)
         loss, _ = self.model.loss_and_grad(
             self.model.params, Xb, yb, wb, grad=self.grad, rng=self.dropout_rng(epoch, step), ws=self.ws
         )
@@ -289,6 +301,12 @@ class Trainer:
     # ----------------------------------------------------------------- the loop
     def run(self) -> History:
         """Train until max epochs, the loss threshold, early stopping or a stop request."""
+        if self.parallel is not None:
+            with self.parallel.session():
+                return self._run()
+        return self._run()
+
+    def _run(self) -> History:
         model = self.model
         model.history = self.history
         for cb in self.callbacks:
@@ -311,6 +329,8 @@ class Trainer:
 
     def _run_epoch(self) -> bool:
         """Run the rest of the current epoch; True when a stopping rule fired."""
+        if self.parallel is not None and self.parallel.runs_epochs:
+            return self.parallel.run_epoch()
         epoch, bs = self.epoch, self.batch_size
         order = self.epoch_order(epoch)
         t0 = time.perf_counter()

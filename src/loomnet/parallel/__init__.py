@@ -1,0 +1,15 @@
+"""Thread-parallel training and model search (NumPy releases the GIL inside BLAS and ufuncs).
+
+- ``fit(..., workers=N, mode="sync")``: each batch in fixed micro-batches over N threads;
+  the same bits for any N (:mod:`.sync`).
+- ``mode="hogwild"`` / ``"locked"``: asynchronous SGD on shared parameters (:mod:`.hogwild`).
+- ``workers="auto"``: picks mode and split from the shapes (:mod:`.auto`).
+- :class:`PrefetchLoader`: batches prepared in a background thread, from arrays or ``.npy`` memory maps.
+- :mod:`.search`: grid/random search, k-fold CV and bagging on threads or processes over one copy of the data.
+"""
+
+from .auto import ParallelPlan, auto_plan
+from .cores import available_cores, blas_threads_per_worker
+from .pool import WorkerPool
+
+__all__ = ["ParallelPlan", "WorkerPool", "auto_plan", "available_cores", "blas_threads_per_worker"]

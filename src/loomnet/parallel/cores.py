@@ -1,0 +1,39 @@
+"""How many cores we may use, and BLAS thread limits so workers × BLAS threads stays within them."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+from threadpoolctl import threadpool_limits
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not the machine's total."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def blas_threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """BLAS threads each worker may use: cores // workers, at least one.
+
+    Why: NumPy's BLAS starts its own threads; N Python workers each running a BLAS with all
+    cores would put N × cores threads on the cores and thrash.
+    """
+    cores = available_cores() if cores is None else cores
+    if workers > cores:
+        warnings.warn(f"{workers} workers on {cores} cores: the workers will time-share the cores "
+                      f"(each gets 1 BLAS thread); use workers <= {cores} for speed",
+                      RuntimeWarning, stacklevel=3)
+    return max(1, cores // workers)
+
+
+@contextmanager
+def blas_limits(threads_per_worker: int) -> Iterator[None]:
+    """Limit every BLAS library in the process to ``threads_per_worker`` threads for the block."""
+    with threadpool_limits(limits=threads_per_worker, user_api="blas"):
+        yield
