@@ -301,13 +301,12 @@ def _workers(text: str) -> int | str:
 
 # ----------------------------------------------------------------- callbacks
 class ProgressBar(Callback):
-    """A tqdm bar per epoch (loss, samples/s, ETA) and one summary line per finished epoch."""
+    """A tqdm bar per epoch (running loss, last validation metric, samples/s, ETA) and a line per epoch."""
 
     def __init__(self, out: Any, epochs: int):
         self.out, self.epochs = out, epochs
         self.bar: Any = None
-        self.samples = 0
-        self.started = 0.0
+        self.samples, self.loss_sum, self.started = 0, 0.0, 0.0
 
     def on_batch_end(self, trainer: Any, epoch: int, step: int, batch_size: int, loss: float) -> None:
         if self.out.quiet:
@@ -317,12 +316,17 @@ class ProgressBar(Callback):
 
             self.bar = tqdm(total=trainer.steps_per_epoch, initial=step, desc=f"epoch {epoch + 1}/{self.epochs}",
                             unit="batch", leave=False, file=sys.stderr, disable=None, dynamic_ncols=True)
-            self.samples, self.started = 0, time.perf_counter()
+            self.samples, self.loss_sum, self.started = 0, 0.0, time.perf_counter()
         self.samples += batch_size
+        self.loss_sum += loss * batch_size
         self.bar.update(1)
         if step % 10 == 0 or step + 1 == trainer.steps_per_epoch:
             rate = self.samples / max(time.perf_counter() - self.started, 1e-9)
-            self.bar.set_postfix_str(f"loss {loss:.4f}, {rate:,.0f} samples/s", refresh=False)
+            parts = [f"loss {self.loss_sum / self.samples:.4f}"]
+            last = trainer.history.records[-1] if trainer.history.records else {}
+            parts += [f"{k} {v:.4f}" for k, v in last.items() if k in ("val_accuracy", "val_r2")]
+            parts.append(f"{rate:,.0f} samples/s")
+            self.bar.set_postfix_str(", ".join(parts), refresh=False)
 
     def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
         self._close()
