@@ -322,3 +322,15 @@ def test_only_loomnet_sklearn_imports_scikit_learn():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.timeout(120)
+def test_n_workers_sync_matches_one_worker_and_hogwild_trains():
+    X, y = _classification(n=400, seed=4)
+    params = dict(hidden_layer_sizes=(32,), max_iter=15, random_state=0, dtype="float64")
+    one = MLPClassifier(**params).fit(X, y)
+    two = MLPClassifier(**params, n_workers=2).fit(X, y)
+    for a, b in zip(one.coefs_, two.coefs_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)  # same math, micro-batch sums reordered
+    hogwild = MLPClassifier(**params, n_workers=2, parallel_mode="hogwild").fit(X, y)
+    assert hogwild.score(X, y) > one.score(X, y) - 0.1 and hogwild.n_iter_ == len(hogwild.loss_curve_)

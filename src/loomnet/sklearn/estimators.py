@@ -8,7 +8,6 @@ Parameters, fitted attributes and training semantics are scikit-learn 1.9's (see
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import warnings
 from typing import Any
@@ -29,7 +28,8 @@ from ..layers import Dense, Dropout
 from ..losses import SoftmaxCrossEntropy
 from ..network import Sequential
 from ..optimizers import Adagrad, AdamW, Optimizer, RMSprop
-from ..training import Trainer, TrainingDivergedError
+from ..parallel.engine import MODES as PARALLEL_MODES
+from ..training import TrainingDivergedError
 from ._training import MLPTrainer, SklearnBookkeeping, fit_lbfgs
 from .conventions import (
     HalfPoissonDeviance,
@@ -53,7 +53,6 @@ _ACTIVATIONS = {
 }
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 _SOLVERS = ("lbfgs",) + _STOCHASTIC_SOLVERS
-_TRAINER_PARAMS = inspect.signature(Trainer.__init__).parameters
 
 
 class BaseMLP(BaseEstimator):
@@ -200,6 +199,7 @@ class BaseMLP(BaseEstimator):
         if seed is None and self.dropout:
             seed = int(random_state.randint(np.iinfo(np.int32).max))
         self.n_iter_ = 0
+        self._model.l2 = self.alpha / batch_size  # per batch in MLPTrainer; Hogwild epochs keep this one
         bookkeeping = SklearnBookkeeping(self, n_train, validation, incremental)
         trainer = MLPTrainer(
             self._model,
@@ -221,12 +221,10 @@ class BaseMLP(BaseEstimator):
             self._model.set_params(self._best_params)
 
     def _parallel_options(self) -> dict[str, Any]:
-        """n_workers/parallel_mode for the core trainer, when this loomnet has the threaded one."""
-        if "workers" in _TRAINER_PARAMS:
-            return {"workers": self.n_workers, "mode": self.parallel_mode}
-        if self.n_workers not in (1, None):
-            warnings.warn("n_workers is ignored: this loomnet's Trainer has no threaded mode", stacklevel=4)
-        return {}
+        """n_workers/parallel_mode for the core trainer; one worker is the plain single-thread loop."""
+        if self.n_workers == 1:
+            return {}
+        return {"workers": self.n_workers, "mode": self.parallel_mode}
 
     def _initialize(self, X: Array, targets: NDArray, random_state: np.random.RandomState) -> None:
         """Build the network and draw scikit-learn's initial weights; reset the fitted attributes."""
@@ -311,10 +309,11 @@ class BaseMLP(BaseEstimator):
             ("dropout", 0, 1, "[)"),
         ):
             _check_range(name, getattr(self, name), low, high, closed)
-        for name in ("max_iter", "max_fun", "n_workers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.n_workers != "auto":
+            _check_integer("n_workers", self.n_workers)
+        _check_choice("parallel_mode", self.parallel_mode, PARALLEL_MODES)
+        for name in ("max_iter", "max_fun"):
+            _check_integer(name, getattr(self, name))
         n_iter_no_change = self.n_iter_no_change
         if not (
             n_iter_no_change == np.inf or (isinstance(n_iter_no_change, numbers.Integral) and n_iter_no_change >= 1)
@@ -559,6 +558,11 @@ def _hidden_sizes(value: Any) -> list[int]:
 def _check_choice(name: str, value: Any, valid: Any) -> None:
     if not isinstance(value, str) or value not in valid:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
+
+
+def _check_integer(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def _check_range(name: str, value: Any, low: float, high: float, closed: str) -> None:
