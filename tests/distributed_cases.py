@@ -46,6 +46,8 @@ def make_data(out_dir: str, case: dict):
     if not case.get("memmap"):
         return data.X, data.y
     path = os.path.join(out_dir, "digits_X.npy")
-    if not os.path.exists(path):
-        np.save(path, data.X)
+    if not os.path.exists(path):  # the test writes it before launching; atomic in case two ranks race
+        partial = f"{path}.{os.getpid()}.npy"
+        np.save(partial, data.X)
+        os.replace(partial, path)
     return path, data.y

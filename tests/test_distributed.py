@@ -47,6 +47,7 @@ needs_mpi = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason()
 
 
 def launch(ranks: int, scenario: str, out_dir: Path, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
+    make_data(str(out_dir), CASES["default"])  # the memory-mapped .npy, written before any rank reads it
     cmd = [_mpiexec(), "-n", str(ranks), sys.executable, str(WORKER), scenario, str(out_dir)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -187,3 +188,37 @@ def test_a_failing_rank_ends_the_job_quickly_with_a_clear_message(tmp_path, how,
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
     assert seconds < 30
+
+
+# ----------------------------------------------------------------- the command line
+def _loomnet(*args: str, ranks: int | None = None, cwd: Path) -> subprocess.CompletedProcess:
+    cli = [sys.executable, "-m", "loomnet", "train", "builtin:digits", "--no-plot", "--quiet", *args]
+    cmd = cli if ranks is None else [_mpiexec(), "-n", str(ranks), *cli]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+@needs_mpi
+@pytest.mark.timeout(240)
+def test_cli_two_ranks_write_once_and_resume_in_one_process_bit_for_bit(tmp_path):
+    from loomnet.modelfile import load_model
+
+    common = ("--distributed", "mpi", "--deterministic", "--checkpoint-dir", "ckpt")
+    two = _loomnet(*common, "--epochs", "2", "-o", "half.loom", ranks=2, cwd=tmp_path)
+    assert two.stdout.count("saved half.loom") == 1  # rank 0 alone reports and writes
+    _loomnet(*common, "--epochs", "4", "--resume", "-o", "resumed.loom", cwd=tmp_path)
+    _loomnet("--distributed", "mpi", "--deterministic", "--epochs", "4", "-o", "full.loom", cwd=tmp_path)
+    resumed, full = load_model(tmp_path / "resumed.loom"), load_model(tmp_path / "full.loom")
+    assert np.array_equal(resumed.params, full.params)
+
+
+@needs_mpi
+@pytest.mark.timeout(240)
+def test_cli_two_ranks_match_the_one_process_command_within_1e_6(tmp_path):
+    from loomnet.modelfile import load_model
+
+    _loomnet("--distributed", "mpi", "--epochs", "3", "-o", "two.loom", ranks=2, cwd=tmp_path)
+    _loomnet("--epochs", "3", "-o", "one.loom", cwd=tmp_path)
+    two, one = load_model(tmp_path / "two.loom"), load_model(tmp_path / "one.loom")
+    assert rel_diff(two.params, one.params) <= 1e-6

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+_FORWARD_SECONDS = 0.5
 
 
 class SerialCollective:
@@ -140,6 +143,7 @@ def abort_on_error(
         detail = "".join(traceback.format_exception(exc)).rstrip()
         print(f"{detail}\nloomnet: rank {collective.rank} of {collective.size} failed with "
               f"{type(exc).__name__}: {exc}; aborting all ranks", file=sys.stderr, flush=True)
+        time.sleep(_FORWARD_SECONDS)  # the launcher forwards output asynchronously; the abort would cut it off
         collective.abort(1)
         raise
 

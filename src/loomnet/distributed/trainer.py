@@ -12,6 +12,7 @@ same bits for any number of ranks (and, with one shard, the bits of the plain Tr
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 Array = NDArray[np.floating]
 _EXTRA_BYTES = 16  # per gathered shard block: the float64 loss and the float64 stop flag
+DETERMINISTIC_SHARDS = 8  # default shard count of the deterministic reduction: the same bits on 1..8 ranks
 
 
 class DistributedTrainer(Trainer):
@@ -52,8 +54,9 @@ class DistributedTrainer(Trainer):
 
     ``X`` is the full training matrix as an array, a memory map or a ``.npy`` path (memory-mapped):
     a rank copies only its own rows. ``y`` and ``sample_weight`` (one value per row) are read whole.
-    ``micro_batches`` (default: the number of ranks) is the number of fixed data shards; in
-    deterministic mode it fixes the reduction order, so keep it when resuming on another rank count.
+    ``micro_batches`` is the number of fixed data shards (default: the number of ranks, or at
+    least 8 when deterministic); in deterministic mode it fixes the reduction order, so the same
+    value gives the same bits on any number of ranks up to it.
     ``threads`` threads per rank split the rank's rows; BLAS threads are limited so that
     ranks × threads × BLAS threads per node stays within its cores. Rank 0 alone runs the
     callbacks and prints; stopping decisions are agreed by all ranks.
@@ -88,8 +91,9 @@ class DistributedTrainer(Trainer):
         rank, size = self.collective.rank, self.collective.size
         self.deterministic = bool(deterministic)
         self.threads = check_positive(threads, "threads", integer=True)
-        self.micro_batches = size if micro_batches is None else check_positive(
-            micro_batches, "micro_batches", integer=True)
+        if micro_batches is None:
+            micro_batches = max(size, DETERMINISTIC_SHARDS) if self.deterministic else size
+        self.micro_batches = check_positive(micro_batches, "micro_batches", integer=True)
         self.blas_threads = plan_threads(self.collective, self.threads, blas_threads)
 
         self.model = model
@@ -371,3 +375,11 @@ class DistributedTrainer(Trainer):
         state["distributed"] = {"ranks": self.collective.size, "micro_batches": self.micro_batches,
                                 "deterministic": self.deterministic}
         return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get("distributed") or {}
+        if self.deterministic and saved.get("deterministic") and saved.get("micro_batches") != self.micro_batches:
+            warnings.warn(f"the checkpoint was written with micro_batches={saved.get('micro_batches')}, this run "
+                          f"uses {self.micro_batches}: the result will not be bit-identical to an uninterrupted run",
+                          RuntimeWarning, stacklevel=2)
+        super().load_state_dict(state)
