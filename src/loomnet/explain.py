@@ -14,19 +14,18 @@ units (regression, through the inverse target scaling).
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from threadpoolctl import threadpool_limits
 
 from . import metrics
 from ._validation import check_array, check_consistent_length
+from .parallel.cores import available_cores, blas_limits, blas_threads_per_worker
+from .parallel.pool import WorkerPool
 
 if TYPE_CHECKING:
     from .network import Sequential
@@ -104,9 +103,10 @@ def permutation_importance(
     ``metric(y_true, y_pred)`` (``greater_is_better`` says which way it points). Importance
     is always "how much worse", so larger means more important for every metric.
 
-    Features are scored in parallel on ``n_jobs`` threads (default: one per core, at most one
-    per feature); BLAS is limited to ``cores // n_jobs`` threads meanwhile (process-wide, via
-    threadpoolctl) so workers × BLAS threads never exceed the cores. Shuffles come from
+    Features are scored in parallel on ``n_jobs`` threads of a :class:`~loomnet.parallel.WorkerPool`
+    (default: one per core, at most one per feature; worker w takes features w, w + n_jobs, ...);
+    BLAS is limited to ``cores // n_jobs`` threads meanwhile (process-wide, via threadpoolctl) so
+    workers × BLAS threads never exceed the cores. Shuffles come from
     (seed, feature, repeat), so the result does not depend on ``n_jobs``.
     """
     if isinstance(n_repeats, bool) or not isinstance(n_repeats, int) or n_repeats < 1:
@@ -117,25 +117,20 @@ def permutation_importance(
     score, metric_name, sign = _scorer(model, y_true, metric, greater_is_better)
     baseline = score(model._raw_output(Xp))
     n_features = Xp.shape[1]
-    cores = _cpu_count()
-    workers = max(1, min(n_jobs or cores, n_features))
+    workers = max(1, min(n_jobs or available_cores(), n_features))
+    values = np.empty((n_features, n_repeats))
 
-    def feature_drops(j: int) -> Array:
+    def score_features(worker: int) -> None:
         shuffled = Xp.copy()
-        drops = np.empty(n_repeats)
-        for r in range(n_repeats):
-            order = np.random.default_rng([seed, j, r]).permutation(Xp.shape[0])
-            shuffled[:, j] = Xp[order, j]
-            drops[r] = sign * (baseline - score(model._raw_output(shuffled)))
-        return drops
+        for j in range(worker, n_features, workers):
+            for r in range(n_repeats):
+                order = np.random.default_rng([seed, j, r]).permutation(Xp.shape[0])
+                shuffled[:, j] = Xp[order, j]
+                values[j, r] = sign * (baseline - score(model._raw_output(shuffled)))
+            shuffled[:, j] = Xp[:, j]
 
-    with threadpool_limits(limits=max(1, cores // workers), user_api="blas"):
-        if workers == 1:
-            drops = [feature_drops(j) for j in range(n_features)]
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="loomnet-permute") as pool:
-                drops = list(pool.map(feature_drops, range(n_features)))
-    values = np.array(drops)
+    with blas_limits(blas_threads_per_worker(workers)), WorkerPool(workers, "loomnet-permute") as pool:
+        pool.run(score_features)
     return Importance("permutation", _feature_names(model, n_features), values.mean(axis=1), values.std(axis=1),
                       values, metric=metric_name, baseline_score=float(baseline),
                       extra={"n_repeats": n_repeats, "n_jobs": workers})
@@ -356,9 +351,3 @@ def _feature_names(model: Sequential, n: int) -> list[str]:
     names = model.feature_names
     return [str(s) for s in names] if names and len(names) == n else [f"x{j}" for j in range(n)]
 
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
