@@ -15,7 +15,6 @@ import math
 import warnings
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from .._validation import check_array, check_positive
 from ..metrics import r2_score
 from ..network import StepWorkspace
+from ..parallel.pool import WorkerPool
 from ..preprocessing import train_test_split
 from ..training import (
     Callback,
@@ -145,7 +145,7 @@ class DistributedTrainer(Trainer):
         self._last_finite = model.params.copy()
         self._local_stop = False
         self._agreed_stop = False
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
 
     # ----------------------------------------------------------------- data
     def _agreed(self, phase, what: str, *args):
@@ -266,8 +266,13 @@ class DistributedTrainer(Trainer):
         parts = np.array_split(mine, self.threads)
         outputs = [self.grad, *self._thread_grads]
         first = self.collective.rank * self.threads
-        jobs = [(parts[t], outputs[t], self._workspaces[t], first + t, first + t == 0) for t in range(self.threads)]
-        losses = self._map(lambda job: self._micro_gradient(epoch, step, normalizer, *job), jobs)
+        losses = [0.0] * self.threads
+
+        def run_part(t: int) -> None:
+            losses[t] = self._micro_gradient(epoch, step, normalizer, parts[t], outputs[t], self._workspaces[t],
+                                             first + t, first + t == 0)
+
+        self._on_threads(run_part)
         for extra in self._thread_grads:
             self.grad += extra
         n = self.grad.size
@@ -291,7 +296,7 @@ class DistributedTrainer(Trainer):
                                             self._workspaces[t], j, j == 0)
                 block[self._block_params:].view(np.float64)[:] = (loss, float(self._local_stop))
 
-        self._map(run_shards, range(self.threads))
+        self._on_threads(run_shards)
         self.collective.gather_blocks_in_place(self._blocks, plan.shards_per_rank)
         np.copyto(self.grad, self._blocks[0, :n])
         for j in range(1, self.micro_batches):
@@ -319,10 +324,12 @@ class DistributedTrainer(Trainer):
                                       rng=self.dropout_rng(epoch, step, stream), ws=ws, include_l2=include_l2)
         return loss
 
-    def _map(self, fn, jobs) -> list:
+    def _on_threads(self, task) -> None:
+        """``task(t)`` for every thread t of this rank (persistent threads; the caller is thread 0)."""
         if self._pool is None:
-            return [fn(job) for job in jobs]
-        return list(self._pool.map(fn, jobs))
+            task(0)
+        else:
+            self._pool.run(task)
 
     # ----------------------------------------------------------------- epochs and agreement
     def run(self) -> History:
@@ -331,7 +338,7 @@ class DistributedTrainer(Trainer):
             stack.enter_context(abort_on_error(self.collective, collective_errors=(TrainingDivergedError,)))
             stack.enter_context(threadpool_limits(limits=self.blas_threads, user_api="blas"))
             if self.threads > 1:
-                self._pool = stack.enter_context(ThreadPoolExecutor(self.threads, "loomnet-rank-worker"))
+                self._pool = stack.enter_context(WorkerPool(self.threads, "loomnet-rank-worker"))
             try:
                 history = super().run()
             finally:
