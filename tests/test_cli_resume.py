@@ -34,11 +34,25 @@ def _signal_at(epoch: int, step: int, signum: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def reference(tmp_path_factory):
+    """The uninterrupted run's model, for the given extra options (computed once each)."""
     path = tmp_path_factory.mktemp("resume")
-    result = run_cli("train", *RUN, "-o", "full.loom", "--checkpoint-dir", "ck_full", cwd=path)
-    assert result.returncode == 0, result.stderr
-    return load_model(path / "full.loom")
+    models: dict[tuple[str, ...], object] = {}
+
+    def model_for(extra: tuple[str, ...] = ()):
+        if extra not in models:
+            name = f"full{len(models)}.loom"
+            result = run_cli("train", *RUN, *extra, "-o", name, "--checkpoint-dir", f"ck{len(models)}", cwd=path)
+            assert result.returncode == 0, result.stderr
+            models[extra] = load_model(path / name)
+        return models[extra]
+
+    return model_for
+
+
+@pytest.fixture
+def uninterrupted(reference):
+    return reference()
 
 
 def _same_run(a, b) -> None:
@@ -48,8 +62,9 @@ def _same_run(a, b) -> None:
 
 
 @pytest.mark.timeout(180)
-def test_ctrl_c_mid_epoch_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path, uninterrupted):
-    stopped = run_cli("train", *RUN, "-o", "m.loom", "--checkpoint-dir", "ck", cwd=tmp_path,
+@pytest.mark.parametrize("threads", [[], ["--workers", "2", "--mode", "sync"]], ids=["serial", "2-workers"])
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path, reference, threads):
+    stopped = run_cli("train", *RUN, *threads, "-o", "m.loom", "--checkpoint-dir", "ck", cwd=tmp_path,
                       prelude=_signal_at(2, 10, signal.SIGINT))
     assert stopped.returncode == 130
     assert stopped.stderr.strip().splitlines() == [
@@ -58,9 +73,9 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_and_resume_is_bit_identical(tmp_pat
     header, _ = read_checkpoint(tmp_path / "ck" / "checkpoint.loom")
     assert (header["trainer"]["epoch"], header["trainer"]["step"]) == (2, 11)
 
-    resumed = run_cli("train", *RUN, "-o", "m.loom", "--checkpoint-dir", "ck", "--resume", cwd=tmp_path)
+    resumed = run_cli("train", *RUN, *threads, "-o", "m.loom", "--checkpoint-dir", "ck", "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    _same_run(load_model(tmp_path / "m.loom"), uninterrupted)
+    _same_run(load_model(tmp_path / "m.loom"), reference(tuple(threads)))
 
 
 @pytest.mark.timeout(180)
