@@ -10,6 +10,13 @@
 
 from .auto import ParallelPlan, auto_plan
 from .cores import available_cores, blas_threads_per_worker
+from .loader import PrefetchLoader
 from .pool import WorkerPool
+from .search import BaggedEnsemble, SearchResult, bagging, cross_validate, grid_search, random_search
+from .streaming import fit_stream
 
-__all__ = ["ParallelPlan", "WorkerPool", "auto_plan", "available_cores", "blas_threads_per_worker"]
+__all__ = [
+    "BaggedEnsemble", "ParallelPlan", "PrefetchLoader", "SearchResult", "WorkerPool", "auto_plan",
+    "available_cores", "bagging", "blas_threads_per_worker", "cross_validate", "fit_stream", "grid_search",
+    "random_search",
+]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 

@@ -1,0 +1,150 @@
+"""A prefetching data loader: a background thread gathers, shuffles and converts the next batches.
+
+Batches go into a bounded queue (``depth`` batches), so compute never waits for data while
+memory stays bounded. Sources are in-memory arrays or ``.npy`` files opened as memory maps.
+For a memory map the loader tells the kernel every ``release_bytes`` of rows read that it no
+longer needs the mapped pages (``madvise(MADV_DONTNEED)``; the file is read-only, so nothing
+is lost): the process's resident memory stays bounded by about that much however large the file.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+Batch = tuple[NDArray, NDArray, NDArray | None]
+_END = object()
+_POLL_S = 0.05
+
+
+def open_rows(source: ArrayLike | str | os.PathLike) -> NDArray:
+    """An array, or a ``.npy`` path opened read-only as a memory map (nothing is read yet)."""
+    if isinstance(source, (str, os.PathLike)):
+        return np.load(source, mmap_mode="r")
+    return source if isinstance(source, np.ndarray) else np.asarray(source)
+
+
+class PrefetchLoader:
+    """Yields (X_batch, y_batch, w_batch) for an epoch, prepared ahead of use by one background thread.
+
+    ``transform`` (e.g. ``model.prepare_X``) runs in the background thread on each gathered
+    batch; rows inside a batch are read in file order (the batch's rows are the shuffled ones,
+    their order within the batch does not change its gradient) so a memory map reads forward.
+    """
+
+    def __init__(
+        self,
+        X: ArrayLike | str | os.PathLike,
+        y: ArrayLike,
+        *,
+        batch_size: int = 32,
+        sample_weight: ArrayLike | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        transform: Callable[[NDArray], NDArray] | None = None,
+        target_transform: Callable[[NDArray], NDArray] | None = None,
+        depth: int = 4,
+        release_bytes: int = 32 << 20,
+    ):
+        self.X = open_rows(X)
+        self.y = np.asarray(y)
+        if self.X.ndim != 2:
+            raise ValueError(f"X must be 2-D (samples × features), got shape {self.X.shape}")
+        if self.y.shape[0] != self.X.shape[0]:
+            raise ValueError(f"X has {self.X.shape[0]} samples but y has {self.y.shape[0]}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight)
+        self.batch_size, self.shuffle, self.seed, self.depth = batch_size, shuffle, seed, depth
+        self.transform, self.target_transform = transform, target_transform
+        self.release_bytes = release_bytes
+        self._mmap = _mapping_of(self.X)
+        self.batches_waited = 0  # how often the consumer found the queue empty
+
+    def __len__(self) -> int:
+        return -(-self.X.shape[0] // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self.epoch(0)
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        """The batches of one epoch (a permutation from (seed, epoch)); the thread ends with the iterator."""
+        n = self.X.shape[0]
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        batches: queue.Queue = queue.Queue(maxsize=self.depth)
+        stop = threading.Event()
+        producer = threading.Thread(target=self._produce, args=(order, batches, stop),
+                                    name="loomnet-prefetch", daemon=True)
+        producer.start()
+        try:
+            while True:
+                if batches.empty():
+                    self.batches_waited += 1
+                item = batches.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while producer.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    batches.get_nowait()
+                except queue.Empty:
+                    producer.join(_POLL_S)
+
+    def _produce(self, order: NDArray[np.int64], batches: queue.Queue, stop: threading.Event) -> None:
+        read_since_release = 0
+        row_bytes = self.X.shape[1] * self.X.dtype.itemsize
+        try:
+            for start in range(0, len(order), self.batch_size):
+                if stop.is_set():
+                    return
+                rows = np.sort(order[start:start + self.batch_size])
+                Xb = np.array(self.X[rows])
+                yb = self.y[rows]
+                wb = None if self.sample_weight is None else self.sample_weight[rows]
+                if self.transform is not None:
+                    Xb = self.transform(Xb)
+                if self.target_transform is not None:
+                    yb = self.target_transform(yb)
+                read_since_release += len(rows) * row_bytes
+                if self._mmap is not None and read_since_release >= self.release_bytes:
+                    self._mmap.madvise(mmap.MADV_DONTNEED)
+                    read_since_release = 0
+                if not _put(batches, (Xb, yb, wb), stop):
+                    return
+            _put(batches, _END, stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            _put(batches, exc, stop)
+
+
+def _put(batches: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            batches.put(item, timeout=_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _mapping_of(X: NDArray) -> mmap.mmap | None:
+    """The mmap under a ``np.memmap`` (or a view of one), if madvise is available."""
+    base = X
+    while base is not None:
+        mapping = getattr(base, "_mmap", None)
+        if isinstance(mapping, mmap.mmap):
+            return mapping if hasattr(mapping, "madvise") else None
+        base = getattr(base, "base", None)
+    return None

@@ -1,0 +1,227 @@
+"""Concurrent model search: grid and random search, k-fold cross-validation and bagged ensembles.
+
+Every job trains one model on rows of ONE shared, prepared copy of the data: the matrix is
+standardised once (statistics of all given rows; labels never enter it), and each job's
+trainer gathers its batches by row index, so a thread-pool search holds the data once
+whatever the number of models. ``backend="processes"`` runs the same jobs in worker
+processes over a shared-memory copy instead. ``build(**params)`` makes each model; the
+default :func:`mlp` takes ``hidden``, ``activation``, ``dropout``, ``optimizer``,
+``learning_rate``, ``l2`` and ``loss`` (a process backend needs a module-level ``build``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..layers import Dense, Dropout
+from ..metrics import r2_score
+from ..network import Sequential
+from ..preprocessing import StandardScaler
+from ..training import Trainer
+from .backends import Job, JobResult, peak_rss_mb, run_jobs
+
+_SCORE_CHUNK = 4096
+
+
+def mlp(hidden: Sequence[int] = (64,), activation: str = "relu", dropout: float = 0.0, optimizer: str = "adam",
+        learning_rate: float | None = None, l2: float = 0.0, loss: str = "cross_entropy",
+        n_outputs: int = 2, seed: int = 0) -> Sequential:
+    """A multilayer perceptron on prepared (already standardised) inputs."""
+    layers: list[Any] = []
+    for units in hidden:
+        layers.append(Dense(units, activation))
+        if dropout:
+            layers.append(Dropout(dropout))
+    layers.append(Dense(n_outputs))
+    return Sequential(layers, loss=loss, optimizer=optimizer, learning_rate=learning_rate, l2=l2,
+                      preprocess=None, seed=seed)
+
+
+class _RowsTrainer(Trainer):
+    """A Trainer over a subset of the rows of a shared matrix, chosen by index (no copy)."""
+
+    def __init__(self, model: Sequential, X: NDArray, y: NDArray, rows: NDArray[np.int64], **kwargs: Any):
+        super().__init__(model, X, y, **kwargs)
+        self.rows = rows
+        self.batch_size = min(self.batch_size, len(rows))
+        self.steps_per_epoch = math.ceil(len(rows) / self.batch_size)
+
+    def epoch_order(self, epoch: int) -> NDArray[np.int64]:
+        if not self.shuffle:
+            return self.rows
+        return self.rows[np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.rows))]
+
+
+def train_job(job: Job, X: NDArray, y: NDArray, *, build: Callable[..., Sequential], n_outputs: int,
+              fit_options: Mapping[str, Any]) -> JobResult:
+    """Build, train on ``job.train_rows`` and score on ``job.score_rows``; runs in a thread or a process."""
+    t0 = time.perf_counter()
+    params = dict(job.params)
+    params.setdefault("seed", job.seed)
+    if build is mlp:
+        params.setdefault("n_outputs", n_outputs)
+    model = build(**params)
+    trainer = _RowsTrainer(model, X, y, job.train_rows, seed=job.seed, **fit_options)
+    history = trainer.run()
+    score = None if job.score_rows is None else _score(model, X, y, job.score_rows)
+    return JobResult(job.params, job.fold, score, time.perf_counter() - t0, peak_rss_mb(),
+                     model if job.keep_model else None, {"loss": history["loss"]})
+
+
+def _score(model: Sequential, X: NDArray, y: NDArray, rows: NDArray[np.int64]) -> float:
+    """Accuracy for classification, R² for regression; rows are scored in chunks (no full copy)."""
+    outputs = [model._raw_output(np.ascontiguousarray(X[rows[i:i + _SCORE_CHUNK]], dtype=model.dtype))
+               for i in range(0, len(rows), _SCORE_CHUNK)]
+    out = np.concatenate(outputs)
+    truth = model.prepare_y(y[rows])
+    if model.loss.task == "regression":
+        return float(r2_score(truth, out))
+    return float(np.mean(model.loss_predictions(out) == truth.reshape(-1)))
+
+
+# ----------------------------------------------------------------- candidates and folds
+def parameter_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the listed values, in a fixed order."""
+    keys = sorted(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def parameter_samples(distributions: Mapping[str, Any], n_iter: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n_iter`` random candidates: each value drawn from a list (uniformly) or a callable(rng)."""
+    rng = np.random.default_rng(seed)
+    candidates = []
+    for _ in range(n_iter):
+        candidate = {}
+        for key in sorted(distributions):
+            source = distributions[key]
+            candidate[key] = source(rng) if callable(source) else source[int(rng.integers(len(source)))]
+        candidates.append(candidate)
+    return candidates
+
+
+def kfold_rows(n: int, k: int, seed: int = 0) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """(train rows, held-out rows) for each of k shuffled folds."""
+    if not 2 <= k <= n:
+        raise ValueError(f"cv must be an integer in [2, n_samples={n}], got {k}")
+    order = np.random.default_rng(seed).permutation(n)
+    folds = np.array_split(order, k)
+    return [(np.sort(np.concatenate(folds[:i] + folds[i + 1:])), np.sort(folds[i])) for i in range(k)]
+
+
+# ----------------------------------------------------------------- results
+@dataclass
+class SearchResult:
+    """One row per job (params, fold, score, fit time); means per candidate; the best candidate."""
+
+    results: list[JobResult]
+    wall_time: float
+    backend: str
+
+    def candidates(self) -> list[tuple[dict[str, Any], float]]:
+        """(params, mean score over folds) per candidate, best first."""
+        groups: dict[str, tuple[dict[str, Any], list[float]]] = {}
+        for r in self.results:
+            groups.setdefault(repr(sorted(r.params.items())), (r.params, []))[1].append(r.score)
+        means = [(params, float(np.mean(scores))) for params, scores in groups.values()]
+        return sorted(means, key=lambda item: -item[1])
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return self.candidates()[0][0]
+
+    @property
+    def best_score(self) -> float:
+        return self.candidates()[0][1]
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """Largest peak resident memory any job's process reported (threads: this process)."""
+        return max(r.peak_rss_mb for r in self.results)
+
+
+# ----------------------------------------------------------------- the searches
+def _prepare(X: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray, int, StandardScaler]:
+    """Standardise X once into float32 (the shared copy) and count the outputs a classifier needs."""
+    X_arr = np.asarray(X)
+    if X_arr.ndim != 2 or len(X_arr) != len(np.asarray(y)):
+        raise ValueError(f"X must be 2-D with one row per target, got X {X_arr.shape} and {len(np.asarray(y))} targets")
+    scaler = StandardScaler().fit(X_arr)
+    X_prepared = scaler.transform(X_arr).astype(np.float32)
+    y_arr = np.asarray(y)
+    classify = y_arr.ndim == 1 and y_arr.dtype.kind not in "fc"
+    return X_prepared, y_arr, len(np.unique(y_arr)) if classify else 1, scaler
+
+
+def run_search(candidates: Iterable[dict[str, Any]], X: ArrayLike, y: ArrayLike, *, cv: int = 3,
+               build: Callable[..., Sequential] = mlp, backend: str = "threads", n_jobs: int | None = None,
+               seed: int = 0, **fit_options: Any) -> SearchResult:
+    """Cross-validate every candidate (each fold a job) on a pool; ``fit_options`` go to the Trainer."""
+    X_shared, y_arr, n_outputs, _ = _prepare(X, y)
+    folds = kfold_rows(len(X_shared), cv, seed)
+    jobs = [Job(params, train, held_out, seed, fold)
+            for params in candidates for fold, (train, held_out) in enumerate(folds)]
+    run_one = partial(train_job, build=build, n_outputs=n_outputs, fit_options=fit_options)
+    t0 = time.perf_counter()
+    results = run_jobs(run_one, jobs, X_shared, y_arr, backend=backend, n_jobs=n_jobs)
+    return SearchResult(results, time.perf_counter() - t0, backend)
+
+
+def grid_search(param_grid: Mapping[str, Sequence[Any]], X: ArrayLike, y: ArrayLike, **options: Any) -> SearchResult:
+    """Every combination of ``param_grid``, k-fold cross-validated concurrently (see :func:`run_search`)."""
+    return run_search(parameter_grid(param_grid), X, y, **options)
+
+
+def random_search(distributions: Mapping[str, Any], X: ArrayLike, y: ArrayLike, *, n_iter: int = 10,
+                  **options: Any) -> SearchResult:
+    """``n_iter`` random candidates, k-fold cross-validated concurrently (see :func:`run_search`)."""
+    return run_search(parameter_samples(distributions, n_iter, options.get("seed", 0)), X, y, **options)
+
+
+def cross_validate(params: Mapping[str, Any], X: ArrayLike, y: ArrayLike, **options: Any) -> list[float]:
+    """Held-out score of each of ``cv`` folds for one set of hyperparameters, folds trained concurrently."""
+    return [r.score for r in run_search([dict(params)], X, y, **options).results]
+
+
+class BaggedEnsemble:
+    """Models trained on bootstrap resamples; predictions average their outputs."""
+
+    def __init__(self, models: list[Sequential], scaler: StandardScaler, classes: NDArray | None):
+        self.models, self.scaler, self.classes_ = models, scaler, classes
+
+    def decision_function(self, X: ArrayLike) -> NDArray:
+        Xp = self.scaler.transform(np.asarray(X)).astype(np.float32)
+        outputs = [m.loss.transform(m._raw_output(Xp)) if m.loss.task != "regression" else m._raw_output(Xp)
+                   for m in self.models]
+        return np.mean(outputs, axis=0)
+
+    def predict(self, X: ArrayLike) -> NDArray:
+        mean = self.decision_function(X)
+        model = self.models[0]
+        if model.loss.task == "regression":
+            return mean[:, 0] if mean.shape[1] == 1 else mean
+        codes = (mean[:, 0] > 0.5).astype(np.int64) if mean.shape[1] == 1 else mean.argmax(axis=1)
+        return model.classes_[codes]
+
+
+def bagging(params: Mapping[str, Any], X: ArrayLike, y: ArrayLike, *, n_estimators: int = 8,
+            build: Callable[..., Sequential] = mlp, backend: str = "threads", n_jobs: int | None = None,
+            seed: int = 0, **fit_options: Any) -> BaggedEnsemble:
+    """Train ``n_estimators`` models, each on a bootstrap resample (rows drawn with replacement), concurrently."""
+    X_shared, y_arr, n_outputs, scaler = _prepare(X, y)
+    rng = np.random.default_rng(seed)
+    n = len(X_shared)
+    jobs = [Job(dict(params), np.sort(rng.integers(0, n, n)), None, seed + i, i, keep_model=True)
+            for i in range(n_estimators)]
+    run_one = partial(train_job, build=build, n_outputs=n_outputs, fit_options=fit_options)
+    results = run_jobs(run_one, jobs, X_shared, y_arr, backend=backend, n_jobs=n_jobs)
+    models = [r.model for r in results]
+    return BaggedEnsemble(models, scaler, models[0].classes_)
