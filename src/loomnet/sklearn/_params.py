@@ -1,0 +1,103 @@
+"""Hyperparameter and sample-weight checks for the estimators: errors name the value and the valid ones."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..parallel.engine import MODES as PARALLEL_MODES
+
+ACTIVATIONS = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+    "elu": "elu",
+    "gelu": "gelu",
+}  # scikit-learn's name -> loomnet's
+STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+SOLVERS = ("lbfgs",) + STOCHASTIC_SOLVERS
+Array = NDArray[np.floating]
+
+
+def validate_hyperparameters(estimator: Any) -> None:
+    """Check every constructor argument of an MLP estimator (scikit-learn validates in fit, so do we)."""
+    hidden = hidden_sizes(estimator.hidden_layer_sizes)
+    if any(h <= 0 for h in hidden):
+        raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+    check_choice("activation", estimator.activation, ACTIVATIONS)
+    check_choice("solver", estimator.solver, SOLVERS)
+    check_choice("learning_rate", estimator.learning_rate, ("constant", "invscaling", "adaptive"))
+    if not (
+        estimator.batch_size == "auto"
+        or (isinstance(estimator.batch_size, numbers.Integral) and estimator.batch_size >= 1)
+    ):
+        raise ValueError(f"batch_size must be 'auto' or an integer >= 1, got {estimator.batch_size!r}")
+    for name, low, high, closed in (
+        ("alpha", 0, np.inf, "[)"),
+        ("learning_rate_init", 0, np.inf, "()"),
+        ("power_t", 0, np.inf, "[)"),
+        ("tol", 0, np.inf, "[)"),
+        ("momentum", 0, 1, "[]"),
+        ("validation_fraction", 0, 1, "()"),
+        ("beta_1", 0, 1, "[)"),
+        ("beta_2", 0, 1, "[)"),
+        ("epsilon", 0, np.inf, "()"),
+        ("dropout", 0, 1, "[)"),
+    ):
+        _check_range(name, getattr(estimator, name), low, high, closed)
+    if estimator.n_workers != "auto":
+        _check_integer("n_workers", estimator.n_workers)
+    check_choice("parallel_mode", estimator.parallel_mode, PARALLEL_MODES)
+    for name in ("max_iter", "max_fun"):
+        _check_integer(name, getattr(estimator, name))
+    n_iter_no_change = estimator.n_iter_no_change
+    if not (n_iter_no_change == np.inf or (isinstance(n_iter_no_change, numbers.Integral) and n_iter_no_change >= 1)):
+        raise ValueError(f"n_iter_no_change must be an integer >= 1 or np.inf, got {n_iter_no_change!r}")
+    if estimator.dtype not in (None, "float32", "float64"):
+        raise ValueError(f"dtype must be None (follow X), 'float32' or 'float64', got {estimator.dtype!r}")
+    if estimator.dropout and estimator.solver == "lbfgs":
+        raise ValueError("dropout needs a stochastic solver; lbfgs minimises a deterministic loss")
+
+
+def hidden_sizes(value: Any) -> list[int]:
+    return list(value) if hasattr(value, "__iter__") else [value]
+
+
+def check_choice(name: str, value: Any, valid: Any) -> None:
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
+
+
+def _check_integer(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _check_range(name: str, value: Any, low: float, high: float, closed: str) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        ok = (value >= low if closed[0] == "[" else value > low) and (
+            value <= high if closed[1] == "]" else value < high
+        )
+    if not ok:
+        raise ValueError(f"{name} must be a number in {closed[0]}{low}, {high}{closed[1]}, got {value!r}")
+
+
+def check_sample_weight(sample_weight: ArrayLike | None, n_samples: int) -> Array | None:
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {weights.shape}, expected ({n_samples},)!")
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    if not weights.any():
+        raise ValueError("Sample weights must contain at least one non-zero number (all weights are zero).")
+    return weights
