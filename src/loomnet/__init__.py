@@ -1,9 +1,10 @@
 """loomnet: neural networks from first principles on NumPy, trained in parallel with threads."""
 
-from . import activations, datasets, initializers, losses, metrics, optimizers, preprocessing, schedules
+from . import activations, datasets, initializers, losses, metrics, optimizers, parallel, preprocessing, schedules
 from .layers import ActivationLayer, Dense, Dropout, Layer, Workspace
 from .network import Sequential
 from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from .parallel import PrefetchLoader, bagging, cross_validate, fit_stream, grid_search, random_search
 from .preprocessing import MinMaxScaler, StandardScaler, train_test_split
 from .training import (
     Callback,
@@ -23,5 +24,6 @@ __all__ = [
     "EarlyStopping", "History", "Layer", "MinMaxScaler", "OverfittingMonitor", "OverfittingWarning",
     "RMSprop", "Sequential", "StandardScaler",
     "Trainer", "TrainingDivergedError", "Workspace", "activations", "datasets", "fit", "initializers",
-    "losses", "metrics", "optimizers", "preprocessing", "schedules", "train_test_split",
+    "losses", "metrics", "optimizers", "parallel", "preprocessing", "schedules", "train_test_split",
+    "PrefetchLoader", "bagging", "cross_validate", "fit_stream", "grid_search", "random_search",
 ]
