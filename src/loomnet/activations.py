@@ -23,12 +23,15 @@ class Activation:
 
     name = "activation"
     grad_from_output = True
+    backward_scratch = False  # True: backward can use a caller's buffer (a's shape) instead of allocating
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         raise NotImplementedError
 
-    def backward(self, da: Array, z: Array | None, a: Array, out: Array | None = None) -> Array:
-        """Return dL/dz given dL/da; ``out`` may alias ``da``."""
+    def backward(
+        self, da: Array, z: Array | None, a: Array, out: Array | None = None, scratch: Array | None = None
+    ) -> Array:
+        """Return dL/dz given dL/da; ``out`` may alias ``da``; ``scratch`` (a's shape) is free to overwrite."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -51,7 +54,7 @@ class Identity(Activation):
             np.copyto(out, z)
         return out
 
-    def backward(self, da, z, a, out=None):
+    def backward(self, da, z, a, out=None, scratch=None):
         if out is None:
             return da.copy()
         if out is not da:
@@ -63,6 +66,7 @@ class Sigmoid(Activation):
     """f(z) = 1 / (1 + e^-z), computed as (1 + tanh(z/2)) / 2, which never overflows."""
 
     name = "sigmoid"
+    backward_scratch = True
 
     def forward(self, z, out=None):
         out = np.multiply(z, 0.5, out=out)
@@ -71,9 +75,9 @@ class Sigmoid(Activation):
         out *= 0.5
         return out
 
-    def backward(self, da, z, a, out=None):
+    def backward(self, da, z, a, out=None, scratch=None):
         # f'(z) = a (1 - a)
-        grad = np.subtract(1.0, a)
+        grad = np.subtract(1.0, a, out=scratch)
         grad *= a
         return np.multiply(da, grad, out=out)
 
@@ -82,12 +86,13 @@ class Tanh(Activation):
     """f(z) = tanh(z); f'(z) = 1 - a²."""
 
     name = "tanh"
+    backward_scratch = True
 
     def forward(self, z, out=None):
         return np.tanh(z, out=out)
 
-    def backward(self, da, z, a, out=None):
-        grad = np.square(a)
+    def backward(self, da, z, a, out=None, scratch=None):
+        grad = np.square(a, out=scratch)
         np.subtract(1.0, grad, out=grad)
         return np.multiply(da, grad, out=out)
 
@@ -96,12 +101,13 @@ class ReLU(Activation):
     """f(z) = max(z, 0); f'(z) = [z > 0]."""
 
     name = "relu"
+    backward_scratch = True
 
     def forward(self, z, out=None):
         return np.maximum(z, 0, out=out)
 
-    def backward(self, da, z, a, out=None):
-        return np.multiply(da, a > 0, out=out)
+    def backward(self, da, z, a, out=None, scratch=None):
+        return np.multiply(da, np.greater(a, 0, out=scratch), out=out)  # mask as 1.0/0.0: same product
 
 
 class LeakyReLU(Activation):
@@ -118,7 +124,7 @@ class LeakyReLU(Activation):
         scaled = np.multiply(z, self.alpha)
         return np.maximum(z, scaled, out=out)
 
-    def backward(self, da, z, a, out=None):
+    def backward(self, da, z, a, out=None, scratch=None):
         slope = np.where(a > 0, 1.0, self.alpha).astype(da.dtype, copy=False)
         return np.multiply(da, slope, out=out)
 
@@ -144,7 +150,7 @@ class ELU(Activation):
         out += negative
         return out
 
-    def backward(self, da, z, a, out=None):
+    def backward(self, da, z, a, out=None, scratch=None):
         slope = np.where(a > 0, 1.0, a + self.alpha).astype(da.dtype, copy=False)
         return np.multiply(da, slope, out=out)
 
@@ -176,7 +182,7 @@ class GELU(Activation):
         inner *= 0.5
         return np.multiply(z, inner, out=out)
 
-    def backward(self, da, z, a, out=None):
+    def backward(self, da, z, a, out=None, scratch=None):
         z2 = np.square(z)
         t = np.tanh(_GELU_C * (z + 0.044715 * z2 * z))
         dinner = _GELU_C * (1.0 + 3 * 0.044715 * z2)
@@ -192,7 +198,7 @@ class Softmax(Activation):
     def forward(self, z, out=None):
         return softmax(z, out=out)
 
-    def backward(self, da, z, a, out=None):
+    def backward(self, da, z, a, out=None, scratch=None):
         # dz = a ⊙ (da - Σ_j da_j a_j)
         dot = np.einsum("ij,ij->i", da, a)[:, None]
         grad = np.subtract(da, dot)

@@ -39,9 +39,25 @@ class Workspace:
             self._buffers[key] = buf
         return buf
 
+    def ones(self, n: int, dtype: np.dtype) -> Array:
+        """A vector of n ones (kept filled between calls): Σ_rows dZ as the GEMV ones·dZ."""
+        buf = self._buffers.get(("ones", dtype))
+        if buf is None or buf.shape[0] < n:
+            buf = np.ones(max(n, 64), dtype=dtype)
+            self._buffers[("ones", dtype)] = buf
+        return buf[:n]
+
 
 def _buffer(ws: Workspace | None, key: Any, shape: tuple[int, ...], dtype: np.dtype) -> Array:
     return np.empty(shape, dtype=dtype) if ws is None else ws.get(key, shape, dtype)
+
+
+def _matmul(a: Array, b: Array, out: Array) -> Array:
+    """a·b into ``out``. ``np.dot`` when all dtypes agree: same BLAS call, a third of np.matmul's
+    overhead on small arrays (it refuses mixed dtypes, which np.matmul casts)."""
+    if a.dtype is out.dtype and b.dtype is out.dtype:
+        return np.dot(a, b, out=out)
+    return np.matmul(a, b, out=out)
 
 
 class Layer:
@@ -134,7 +150,7 @@ class Dense(Layer):
         W = params["W"]
         act = self.activation
         z = _buffer(ws, (key, "z"), (x.shape[0], self.units), W.dtype)
-        np.matmul(x, W, out=z)
+        _matmul(x, W, z)
         if self.use_bias:
             z += params["b"]
         if act.grad_from_output:
@@ -145,13 +161,15 @@ class Dense(Layer):
             z_saved = z
 
         def backward(dy: Array, grads: Params, need_dx: bool) -> Array | None:
-            dz = act.backward(dy, z_saved, a, out=dy)
-            np.matmul(x.T, dz, out=grads["W"])
+            scratch = _buffer(ws, (key, "scratch"), a.shape, a.dtype) if act.backward_scratch else None
+            dz = act.backward(dy, z_saved, a, out=dy, scratch=scratch)
+            _matmul(x.T, dz, grads["W"])
             if self.use_bias:
-                np.sum(dz, axis=0, out=grads["b"])
+                ones = np.ones(x.shape[0], dz.dtype) if ws is None else ws.ones(x.shape[0], dz.dtype)
+                _matmul(ones, dz, grads["b"])  # db = Σ_rows dz, as one BLAS GEMV
             if not need_dx:
                 return None
-            return np.matmul(dz, W.T, out=_buffer(ws, (key, "dx"), x.shape, x.dtype))
+            return _matmul(dz, W.T, _buffer(ws, (key, "dx"), x.shape, x.dtype))
 
         return a, backward
 
@@ -179,7 +197,10 @@ class ActivationLayer(Layer):
         a = act.forward(x, out=_buffer(ws, (key, "a"), x.shape, x.dtype))
 
         def backward(dy, grads, need_dx):
-            return act.backward(dy, x, a, out=dy) if need_dx else None
+            if not need_dx:
+                return None
+            scratch = _buffer(ws, (key, "scratch"), a.shape, a.dtype) if act.backward_scratch else None
+            return act.backward(dy, x, a, out=dy, scratch=scratch)
 
         return a, backward
 
