@@ -145,6 +145,8 @@ def test_bad_metric_method_and_target_name_the_valid_choices(models):
     model, X, y = models["multiclass"]
     with pytest.raises(ValueError, match="unknown metric 'auc'.*accuracy"):
         permutation_importance(model, X, y, metric="auc")
+    with pytest.raises(ValueError, match="metric 'r2' is for regression models"):
+        permutation_importance(model, X, y, metric="r2")
     with pytest.raises(ValueError, match="unknown method 'shap'.*integrated-gradients"):
         explain(model, X, y, method="shap")
     with pytest.raises(ValueError, match="needs targets y"):

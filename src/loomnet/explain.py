@@ -38,6 +38,7 @@ _METRICS: dict[str, Callable[[NDArray, NDArray], float]] = {
     "recall": metrics.recall, "r2": metrics.r2_score, "mse": metrics.mean_squared_error,
     "mae": metrics.mean_absolute_error,
 }
+METRIC_NAMES = (*_METRICS, "log_loss", "loss")
 
 
 @dataclass
@@ -144,17 +145,19 @@ def _scorer(model: Sequential, y_true: NDArray, metric: Any, greater_is_better: 
         metric = "r2" if task == "regression" else "accuracy"
     if callable(metric):
         fn, name, sign = metric, getattr(metric, "__name__", "custom"), 1.0 if greater_is_better else -1.0
-    elif metric in _METRICS or metric in ("loss", "log_loss"):
+    elif metric in METRIC_NAMES:
         fn, name, sign = _METRICS.get(metric), metric, -1.0 if metric in _LOWER_IS_BETTER else 1.0
     else:
-        valid = ", ".join(sorted([*_METRICS, "loss", "log_loss"]))
+        valid = ", ".join(sorted(METRIC_NAMES))
         raise ValueError(f"unknown metric {metric!r}; valid metrics are: {valid}, or a callable(y_true, y_pred)")
+    regression_metric = name in ("r2", "mse", "mae")
+    if not callable(metric) and name != "loss" and regression_metric != (task == "regression"):
+        kind = "regression" if regression_metric else "classification"
+        raise ValueError(f"metric {name!r} is for {kind} models, but this model's loss is {model.loss.name!r}")
     if name == "loss":
         y_enc = model.prepare_y(y_true)
         return (lambda out: float(model.loss.value(out, y_enc))), name, sign
     if name == "log_loss":
-        if task == "regression":
-            raise ValueError("metric 'log_loss' needs a classification model")
         return (lambda out: metrics.log_loss(y_true, _proba(model, out), labels=model.classes_)), name, sign
     return (lambda out: float(fn(y_true, _predictions(model, out)))), name, sign
 

@@ -11,21 +11,21 @@ import numpy as np
 
 from ..cli import UsageError
 from ..data_io import check_writable, read_frame
+from ..explain import METHODS, METRIC_NAMES
 from ..modelfile import open_model
 from . import encoder_for, positive_int
 
 HELP = "which features a saved model relies on: permutation importance or gradient attributions"
-_METHODS = ("permutation", "integrated-gradients", "saliency", "gradient-x-input")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a .loom model file")
     p.add_argument("data", help="held-out CSV/.npy/.npz/.parquet file or builtin:NAME (permutation needs the target)")
-    p.add_argument("--method", choices=_METHODS, default="permutation", help="default: permutation")
+    p.add_argument("--method", choices=METHODS, default="permutation", help="default: permutation")
     p.add_argument("--top", type=positive_int, default=20, help="features to list and draw (default 20)")
     p.add_argument("--target", help="target column (default: the one the model was trained on)")
-    p.add_argument("--metric", help="permutation: accuracy, f1, precision, recall, log_loss, loss (classification), "
-                   "r2, mse, mae, loss (regression); default accuracy or r2")
+    p.add_argument("--metric", choices=METRIC_NAMES, help="permutation: the score whose drop is measured "
+                   "(default accuracy for classifiers, r2 for regression)")
     p.add_argument("--repeats", type=positive_int, default=5, help="permutation: shuffles per feature (default 5)")
     p.add_argument("--jobs", type=positive_int, help="permutation: worker threads (default: one per core)")
     p.add_argument("--baseline", default=None, help="integrated gradients / gradient×input reference: 'mean', "
