@@ -340,9 +340,9 @@ class TableEncoder:
         if lacking or extra:
             parts = []
             if lacking:
-                parts.append(f"lacks column(s) {lacking} the model was trained on")
+                parts.append(f"lacks column(s) {_names(lacking)} the model was trained on")
             if extra:
-                parts.append(f"has column(s) {extra} the model does not know")
+                parts.append(f"has column(s) {_names(extra)} the model does not know")
             raise DataError(f"{frame.source} " + " and ".join(parts))
 
     def transform(self, frame: Frame) -> NDArray[np.float64]:
@@ -445,6 +445,12 @@ class TableEncoder:
         enc = cls(d.get("target"), d.get("impute"))
         enc.columns, enc.task = list(d["columns"]), d.get("task")
         return enc
+
+
+def _names(columns: list[str], limit: int = 6) -> str:
+    """A column list for a message: the first few, then how many more."""
+    shown = repr(columns[:limit])
+    return shown if len(columns) <= limit else f"{shown[:-1]}, ... ({len(columns) - limit} more)]"
 
 
 def default_target(frame: Frame) -> str | None:

@@ -44,16 +44,16 @@ def run(args: argparse.Namespace, out: Any) -> int:
     n_rows = 0
     with _output(args.output) as stream:
         writer = None if (out.json and not args.output) else csv.writer(stream, lineterminator="\n")
-        if writer is not None:
-            header = ["prediction"]
-            if args.proba:
-                header += [f"proba_{label}" for label in model.classes_.tolist()]
-            writer.writerow(header)
         for frame in iter_frames(args.data, args.chunk_rows):
             encoder = encoder or encoder_for(loom, frame)
             X = encoder.transform(frame)
             predictions = model.predict(X)
             proba = model.predict_proba(X) if args.proba else None
+            if writer is not None and n_rows == 0:  # the header once the first chunk is known to fit
+                header = ["prediction"]
+                if args.proba:
+                    header += [f"proba_{label}" for label in model.classes_.tolist()]
+                writer.writerow(header)
             _write(stream, writer, predictions, proba, model.classes_)
             n_rows += len(predictions)
     if args.output:
