@@ -186,3 +186,21 @@ def test_image_shape_is_read_from_pixel_feature_names():
     assert image_shape([f"pixel_{r}_{c}" for r in range(2) for c in range(3)]) == (2, 3)
     assert image_shape([f"pixel_{r}_{c}" for c in range(8) for r in range(8)]) is None  # column-major
     assert image_shape(["mean radius", "mean texture"]) is None
+
+
+def test_input_gradients_in_chunks_equal_one_pass(models):
+    model, X, _ = models["multiclass"]
+    whole = input_gradients(model, X)
+    chunked = input_gradients(model, X, chunk_size=7)
+    np.testing.assert_array_equal(whole[0], chunked[0])
+    np.testing.assert_array_equal(whole[1], chunked[1])
+
+
+def test_multi_label_models_are_explained_per_label():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 5))
+    Y = np.stack([X[:, 0] > 0, X[:, 3] > 0], axis=1).astype(int)
+    model = Sequential([Dense(8, "relu"), Dense(2)], loss="binary_cross_entropy", learning_rate=0.02)
+    model.fit(X, Y, epochs=20)
+    assert permutation_importance(model, X, Y, n_repeats=2).ranking()[:2].tolist() in ([0, 3], [3, 0])
+    assert np.abs(integrated_gradients(model, X[:20], target=1)[0]).mean(axis=0).argmax() == 3

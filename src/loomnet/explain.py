@@ -168,6 +168,8 @@ def _predictions(model: Sequential, out: Array) -> NDArray:
         slope, offset = _target_slope(model)
         pred = out * slope + offset
         return pred[:, 0] if pred.shape[1] == 1 else pred
+    if model.classes_ is None:  # multi-label
+        return (out > 0).astype(np.int64)
     return model.classes_[model.loss_predictions(out)]
 
 
@@ -249,24 +251,30 @@ def _path_integral(model: Sequential, X: Array, base: Array, targets: NDArray[np
     return total
 
 
-def input_gradients(model: Sequential, X: ArrayLike, *, target: int | ArrayLike | None = None
-                    ) -> tuple[Array, Array]:
+def input_gradients(model: Sequential, X: ArrayLike, *, target: int | ArrayLike | None = None,
+                    chunk_size: int = 8192) -> tuple[Array, Array]:
     """(f(x), ∂f/∂x) per sample, with respect to the raw features, in float64.
 
-    One forward and one backward pass: ``backward(d_out, grad, need_dx=True)`` with
-    d_out = e_target (times the target-scaling slope for regression), then the chain rule
+    Per chunk, one forward and one backward pass: ``backward(d_out, grad, need_dx=True)``
+    with d_out = e_target (times the target-scaling slope for regression), then the chain rule
     through the input scaler.
     """
     Xp = model.prepare_X(X)
     targets = _targets(model, Xp, target, prepared=True)
-    rows = np.arange(Xp.shape[0])
-    out, backward = model.forward(Xp)
     slope, offset = _target_slope(model)
-    d_out = np.zeros_like(out)
-    d_out[rows, targets] = slope[targets]
-    f = out[rows, targets].astype(np.float64) * slope[targets] + offset[targets]
-    dx_prepared = backward(d_out, np.empty_like(model.params), need_dx=True)
-    return f, dx_prepared.astype(np.float64) * _input_slope(model)
+    input_slope = _input_slope(model)
+    param_grad = np.empty_like(model.params)  # filled by backward, not needed here
+    f = np.empty(Xp.shape[0])
+    grad = np.empty(Xp.shape)
+    for start in range(0, Xp.shape[0], chunk_size):
+        part = slice(start, start + chunk_size)
+        out, backward = model.forward(Xp[part])
+        rows, cols = np.arange(out.shape[0]), targets[part]
+        d_out = np.zeros_like(out)
+        d_out[rows, cols] = slope[cols]
+        f[part] = out[rows, cols] * slope[cols] + offset[cols]
+        grad[part] = backward(d_out, param_grad, need_dx=True) * input_slope
+    return f, grad
 
 
 def _targets(model: Sequential, X: Array, target: int | ArrayLike | None, prepared: bool = False
