@@ -45,7 +45,12 @@ def make_plan(trainer: Trainer, workers: int | str, mode: str, micro_batches: in
     elif mode == "sync" and micro_batches < workers:
         raise ValueError(f"micro_batches={micro_batches} is fewer than workers={workers}: "
                          "some workers would have nothing to do")
-    return ParallelPlan(mode, workers, int(micro_batches), blas_threads_per_worker(workers))
+    if mode != "sync":
+        return ParallelPlan(mode, workers, int(micro_batches), blas_threads_per_worker(workers))
+    # BLAS threads follow the micro-batches, not the workers: a BLAS library may sum in another
+    # order with another thread count, and the bits must not depend on the number of workers.
+    blas = min(blas_threads_per_worker(workers), max(1, available_cores() // int(micro_batches)))
+    return ParallelPlan(mode, workers, int(micro_batches), blas)
 
 
 class ParallelTraining:

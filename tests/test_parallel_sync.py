@@ -1,0 +1,134 @@
+"""Synchronous data-parallel training: same bits for any number of workers, BLAS limits, auto plans."""
+
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import loomnet as ln
+from loomnet.parallel import auto_plan
+from loomnet.parallel.sync import SyncGradient
+from loomnet.training import Callback, Trainer
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.filterwarnings("ignore:.*workers on.*cores:RuntimeWarning")]
+
+
+def _data(n=480, d=12, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    return X, y[:n] % k
+
+
+def _model(dropout=0.25, optimizer="adam", l2=1e-3):
+    return ln.Sequential([ln.Dense(24, "tanh"), ln.Dropout(dropout), ln.Dense(16, "relu"), ln.Dense(3)],
+                         optimizer=optimizer, l2=l2, seed=7)
+
+
+def test_sync_params_bitwise_identical_for_1_2_3_4_8_workers_with_dropout():
+    X, y = _data()
+    finals = {}
+    for workers in (1, 2, 3, 4, 8):
+        model = _model()
+        model.fit(X, y, epochs=4, batch_size=50, workers=workers, micro_batches=8, seed=11)
+        finals[workers] = model.params.copy()
+    for workers, params in finals.items():
+        assert np.array_equal(params, finals[1]), f"workers={workers} differs from workers=1"
+
+
+def test_sync_bits_do_not_depend_on_workers_for_matrices_big_enough_for_threaded_blas():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(1024, 784)).astype(np.float32), rng.integers(0, 10, 1024)
+    finals = []
+    for workers in (1, 2):
+        model = ln.Sequential([ln.Dense(512, "relu"), ln.Dense(10)], optimizer="sgd", seed=0)
+        model.fit(X, y, epochs=1, batch_size=512, workers=workers, micro_batches=4)
+        finals.append(model.params.copy())
+    assert np.array_equal(finals[0], finals[1])
+
+
+def test_micro_batch_gradients_add_up_to_the_batch_gradient():
+    X, y = _data()
+    model = _model(dropout=0.0)
+    trainer = Trainer(model, X, y, batch_size=64, workers=2, micro_batches=5)
+    idx = np.arange(64)
+    Xb, yb, wb = trainer.gather(idx)
+    with trainer.parallel.session():
+        loss = trainer.compute_gradient(Xb, yb, wb, 0, 0)
+    expected_loss, expected = model.loss_and_grad(model.params, Xb, yb, grad=np.empty_like(model.params))
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    np.testing.assert_allclose(trainer.grad, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_sync_training_reaches_the_plain_loops_loss():
+    X, y = _data()
+    plain = _model(dropout=0.0)
+    plain.fit(X, y, epochs=5, batch_size=32, seed=3)
+    synced = _model(dropout=0.0)
+    synced.fit(X, y, epochs=5, batch_size=32, seed=3, workers=2, micro_batches=2)
+    assert synced.history["loss"][-1] == pytest.approx(plain.history["loss"][-1], rel=1e-3)
+
+
+class _BlasThreads(Callback):
+    def __init__(self):
+        self.seen = set()
+
+    def on_batch_end(self, trainer, epoch, step, batch_size, loss):
+        self.seen.update(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("workers, micro_batches, blas_threads", [(1, 1, 2), (1, 2, 1), (2, 2, 1)])
+def test_workers_times_blas_threads_stay_within_the_cores(workers, micro_batches, blas_threads, monkeypatch):
+    import loomnet.parallel.cores as cores
+
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    X, y = _data()
+    probe = _BlasThreads()
+    _model().fit(X, y, epochs=1, batch_size=64, workers=workers, micro_batches=micro_batches, callbacks=[probe])
+    if not any(info["user_api"] == "blas" for info in threadpool_info()):
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    assert probe.seen == {blas_threads}
+
+
+def test_sync_workers_are_joined_when_fit_returns():
+    before = set(threading.enumerate())
+    X, y = _data()
+    _model().fit(X, y, epochs=2, batch_size=40, workers=3, micro_batches=3)
+    assert set(threading.enumerate()) == before
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"workers": 0}, "workers must be"),
+    ({"workers": "many"}, "workers must be"),
+    ({"workers": 2, "mode": "async"}, "mode must be one of"),
+    ({"workers": 4, "micro_batches": 2}, "fewer than workers"),
+    ({"workers": "auto", "micro_batches": 2}, "chosen by workers='auto'"),
+])
+def test_bad_parallel_options_are_refused_with_the_valid_values(kwargs, message):
+    X, y = _data()
+    with pytest.raises(ValueError, match=message):
+        Trainer(_model(), X, y, **kwargs)
+
+
+def test_auto_picks_hogwild_for_small_batches_and_sync_for_large_ones():
+    widths = [784, 512, 256, 10]
+    assert auto_plan(32, widths, cores=2).mode == "hogwild"
+    big = auto_plan(256, widths, cores=2)
+    assert (big.mode, big.workers, big.micro_batches) == ("sync", 2, 2)
+    tiny_net = auto_plan(64, [4, 8, 2], cores=2)
+    assert (tiny_net.mode, tiny_net.workers, tiny_net.blas_threads) == ("sync", 1, 2)
+    assert auto_plan(256, widths, cores=1).workers == 1
+
+
+def test_auto_reports_its_choice_in_the_history():
+    X, y = _data()
+    history = _model().fit(X, y, epochs=1, batch_size=16, workers="auto")
+    assert any(note.startswith("parallel: mode=") for note in history.notes)
+
+
+def test_default_path_has_no_parallel_engine():
+    X, y = _data()
+    trainer = Trainer(_model(), X, y, epochs=1)
+    assert trainer.parallel is None
+    assert not isinstance(getattr(trainer, "_sync", None), SyncGradient)
