@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -120,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         out = Output(json_mode=args.json, quiet=args.quiet or args.json)
-        return int(_load(args.command).run(args, out) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(_load(args.command).run(args, out) or 0)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
@@ -159,6 +162,12 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         text = f"{exc.filename}: {exc.strerror}"
     return " ".join(text.split()) or type(exc).__name__
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Library warnings (overfitting, attribution completeness...) as one ``warning: ...`` line on stderr."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _silence_stdout() -> None:
