@@ -193,7 +193,10 @@ class BaseMLP(BaseEstimator):
             classes=self._model_classes(),
             **self._parallel_options(),
         )
-        trainer.run()
+        try:
+            trainer.run()
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=3)
         if self.early_stopping:
             self._model.set_params(self._best_params)
 
