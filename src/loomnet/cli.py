@@ -13,6 +13,7 @@ failure (set ``LOOMNET_DEBUG=1`` for its traceback); 130 interrupted by Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import os
@@ -40,6 +41,10 @@ _HELP = {
     "datasets": "list the built-in datasets (use them as builtin:NAME)",
     "explain": "which features a saved model relies on (permutation importance, gradient attributions)",
 }
+
+
+# Disk full, quota exceeded, read-only filesystem, file too large: the machine's state, not a bug (exit 2).
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 class UsageError(Exception):
@@ -154,7 +159,8 @@ def is_user_error(exc: BaseException) -> bool:
     from .training import TrainingDivergedError
 
     user_os_errors = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
-    return isinstance(exc, (UsageError, ValueError, TrainingDivergedError, *user_os_errors))
+    full_or_read_only = isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS
+    return full_or_read_only or isinstance(exc, (UsageError, ValueError, TrainingDivergedError, *user_os_errors))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -4,12 +4,14 @@
 the temporary file is written but not yet durable or renamed); ``replace:2`` as it enters its 2nd
 ``os.replace`` (the temporary file is complete, the rename not done); ``write:N`` half-way
 through the N-th write into a file under ``--checkpoint-dir``. Without the variable it just runs
-the CLI. Used by test_crash_safety.py as ``python killer.py train ...``.
+the CLI. ``LOOMNET_FAIL_AT`` injects an OSError instead (see ``arm_failure``). Used by
+test_crash_safety.py and test_disk_full.py as ``python killer.py train ...``.
 """
 
 from __future__ import annotations
 
 import builtins
+import errno
 import io
 import os
 import signal
@@ -80,11 +82,29 @@ def arm(plan: str, watched_dir: str | None) -> None:
     builtins.open, os.fdopen = patched_open, patched_fdopen
 
 
+def arm_failure(plan: str) -> None:
+    """``LOOMNET_FAIL_AT=fsync:2:ENOSPC``: the 2nd ``os.fsync`` raises OSError(ENOSPC) instead of syncing."""
+    call, count, code = plan.split(":")
+    original = getattr(os, call)
+    calls = [0]
+
+    def patched(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == int(count):
+            number = getattr(errno, code)
+            raise OSError(number, os.strerror(number))
+        return original(*args, **kwargs)
+
+    setattr(os, call, patched)
+
+
 if __name__ == "__main__":
     plan = os.environ.get("LOOMNET_KILL_AT")
     argv = sys.argv[1:]
     if plan:
         arm(plan, argv[argv.index("--checkpoint-dir") + 1] if "--checkpoint-dir" in argv else None)
+    if os.environ.get("LOOMNET_FAIL_AT"):
+        arm_failure(os.environ["LOOMNET_FAIL_AT"])
     from loomnet.cli import main
 
     sys.exit(main(argv))
