@@ -139,8 +139,9 @@ class OverfittingMonitor(Callback):
         first = records[-1 - streak]
         message = (f"possible overfitting: validation loss rose {streak} epochs in a row "
                    f"({first['val_loss']:.4g} -> {record['val_loss']:.4g}, epochs {first['epoch']}-{epoch}) "
-                   f"while training loss fell ({first['loss']:.4g} -> {record['loss']:.4g}); "
-                   "consider early stopping, more data, dropout or l2")
+                   f"while training loss fell ({first['loss']:.4g} -> {record['loss']:.4g})")
+        if trainer.early_stopping is None:
+            message += "; early_stopping, more data, dropout or l2 would help"
         history = trainer.history
         if history.overfit_epoch is None:
             history.overfit_epoch = epoch
