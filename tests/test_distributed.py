@@ -222,3 +222,30 @@ def test_cli_two_ranks_match_the_one_process_command_within_1e_6(tmp_path):
     _loomnet("--epochs", "3", "-o", "one.loom", cwd=tmp_path)
     two, one = load_model(tmp_path / "two.loom"), load_model(tmp_path / "one.loom")
     assert rel_diff(two.params, one.params) <= 1e-6
+
+
+# ----------------------------------------------------------------- model search on MPI workers
+@needs_mpi
+@pytest.mark.timeout(240)
+def test_grid_search_on_mpi_workers_scores_like_the_thread_pool(tmp_path):
+    import json
+
+    script = Path(__file__).with_name("distributed_search_script.py")
+    cmd = [_mpiexec(), "-n", "3", sys.executable, "-m", "mpi4py.futures", str(script), str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = json.loads((tmp_path / "search.json").read_text())
+    assert len(found["mpi"]) == 8 and found["mpi"] == found["threads"]
+
+
+@needs_mpi
+@pytest.mark.timeout(120)
+def test_a_failing_search_job_on_an_mpi_worker_reaches_the_caller():
+    # The job runner is pow(job, X, y): pow(2, 3, 0) raises ValueError in the spawned worker.
+    code = ("from loomnet.distributed.search import run_jobs_mpi\n"
+            "try:\n"
+            "    run_jobs_mpi(pow, [2], 3, 0, n_jobs=1)\n"
+            "except ValueError as exc:\n"
+            "    print('caught:', exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
+    assert "caught: pow() 3rd argument cannot be 0" in proc.stdout, proc.stdout + proc.stderr

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from .cores import available_cores, blas_limits
 
-BACKENDS = ("threads", "processes")
+BACKENDS = ("threads", "processes", "mpi")  # "mpi": loomnet.distributed.search (MPIPoolExecutor)
 
 
 @dataclass
@@ -56,6 +56,10 @@ def run_jobs(run_one: Runner, jobs: Sequence[Job], X: NDArray, y: NDArray, *, ba
     """``run_one(job, X, y)`` for every job, ``n_jobs`` at a time; results in job order."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    if backend == "mpi":
+        from ..distributed.search import run_jobs_mpi
+
+        return run_jobs_mpi(run_one, jobs, X, y, n_jobs=n_jobs)
     cores = available_cores()
     n_jobs = cores if n_jobs is None else int(n_jobs)
     if n_jobs < 1:
