@@ -33,7 +33,23 @@ Array = NDArray[np.floating]
 
 
 class BaseMLP(BaseEstimator):
-    """Shared fit/partial_fit/predict machinery; subclasses say how targets are encoded."""
+    """Shared fit/partial_fit/predict machinery; subclasses say how targets are encoded.
+
+    Parameters are scikit-learn 1.9's ``MLPClassifier``/``MLPRegressor`` ones, with the same
+    defaults and meaning, plus loomnet's:
+
+    dropout : float in [0, 1), default 0
+        Inverted dropout after every hidden layer (stochastic solvers only).
+    dtype : None, 'float32' or 'float64', default None
+        Training precision; None follows X like scikit-learn (float32 stays float32, else float64).
+    n_workers : int or 'auto', default 1
+        Threads for training (loomnet.parallel); 1 is the plain single-thread loop.
+    parallel_mode : 'sync', 'hogwild' or 'locked', default 'sync'
+        How the workers share a step; 'sync' is the one-worker result up to summation order.
+
+    ``activation`` also takes 'leaky_relu', 'elu', 'gelu'; ``solver`` also 'adamw', 'rmsprop',
+    'adagrad' (with ``learning_rate_init``, ``epsilon`` and, for adamw, ``beta_1``/``beta_2``).
+    """
 
     def __init__(
         self,
