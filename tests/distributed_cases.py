@@ -51,3 +51,15 @@ def make_data(out_dir: str, case: dict):
         np.save(partial, data.X)
         os.replace(partial, path)
     return path, data.y
+
+
+def tiny_run(comm) -> np.ndarray:
+    """Five samples, one validation row, deterministic over 8 shards: most ranks own few or no rows."""
+    from loomnet.distributed import DistributedTrainer
+
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [0.5, 0.5]])
+    y = np.array([0, 1, 1, 0, 1])
+    model = Sequential([Dense(4, activation="tanh"), Dense(1)], loss="binary_cross_entropy", seed=0)
+    DistributedTrainer(model, X, y, comm=comm, epochs=3, batch_size=2, validation_data=(X[:1], y[:1]),
+                       deterministic=True).run()
+    return model.params.copy()

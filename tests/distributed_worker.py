@@ -72,10 +72,21 @@ def fault(out_dir: str, collective, how: str) -> None:
     FailingTrainer(make_model(**case["model"]), X, y, comm=collective, **dict(case["train"], epochs=50)).run()
 
 
+def tiny(out_dir: str, collective) -> None:
+    """More ranks than some shards have rows, and ranks with no validation rows."""
+    from distributed_cases import tiny_run
+
+    params = tiny_run(collective)
+    if collective.rank == 0:
+        np.save(os.path.join(out_dir, f"tiny_{collective.size}.npy"), params)
+
+
 if __name__ == "__main__":
     scenario, out = sys.argv[1], sys.argv[2]
     world = get_collective()
     if scenario == "compare":
         compare(out, world)
+    elif scenario == "tiny":
+        tiny(out, world)
     else:
         fault(out, world, scenario)

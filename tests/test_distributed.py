@@ -24,7 +24,7 @@ from loomnet.distributed.data import ShardPlan
 from loomnet.training import Trainer
 
 sys.path.insert(0, os.path.dirname(__file__))
-from distributed_cases import CASES, RESUME_CASE, make_data, make_model  # noqa: E402
+from distributed_cases import CASES, RESUME_CASE, make_data, make_model, tiny_run  # noqa: E402
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 
@@ -91,6 +91,12 @@ def test_default_mode_in_one_process_matches_plain_trainer_within_1e_6():
     model, hist = serial_run("default")
     assert rel_diff(model.params, plain_model.params) <= 1e-6
     assert hist.stop_reason == plain.stop_reason and len(hist) == len(plain)
+
+
+def test_default_mode_with_threads_matches_one_thread_within_1e_6():
+    one, _ = serial_run("default")
+    two, _ = serial_run("default", threads=2, blas_threads=1)
+    assert rel_diff(two.params, one.params) <= 1e-6
 
 
 def test_shards_cover_rows_once_in_order_for_any_rank_count():
@@ -174,6 +180,14 @@ def test_checkpoint_resumes_bit_for_bit_on_a_different_number_of_ranks(two_rank_
     trainer.load_state_dict(state)
     trainer.run()
     assert np.array_equal(model.params, full.params)
+
+
+@needs_mpi
+@pytest.mark.timeout(120)
+def test_three_ranks_with_empty_shards_give_the_one_process_bits(tmp_path):
+    proc, _ = launch(3, "tiny", tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert np.array_equal(np.load(tmp_path / "tiny_3.npy"), tiny_run("serial"))
 
 
 @needs_mpi

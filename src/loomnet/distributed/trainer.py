@@ -196,8 +196,9 @@ class DistributedTrainer(Trainer):
         self.n_samples = len(y_all)
         self.plan = ShardPlan.make(self.n_samples, self.micro_batches, rank, size)
         lo, hi = self.plan.row_start, self.plan.row_stop
-        local_raw = check_array(read_rows(rows_source, slice(lo, hi) if train_rows is None else train_rows[lo:hi]),
-                                name=f"X (rows {lo}..{hi - 1} of rank {rank})")
+        local_raw = read_rows(rows_source, slice(lo, hi) if train_rows is None else train_rows[lo:hi])
+        if len(local_raw):  # a rank may own no rows when there are more ranks than rows
+            check_array(local_raw, name=f"X (rows {lo}..{hi - 1} of rank {rank})")
         if not model.built:
             model.build(rows_source.shape[1])
         return local_raw, y_all, w_all, val_raw, y_val
@@ -205,10 +206,15 @@ class DistributedTrainer(Trainer):
     def _prepare_shards(self, local_raw, y_all, w_all, val_raw, y_val, class_weight, classes) -> None:
         """Scale and encode this rank's rows the way the one-process Trainer would."""
         model = self.model
-        self.X = model.prepare_X(local_raw)
+        self.X = self._prepare_rows(local_raw)
         self.y = model.prepare_y(y_all, fit=True, classes=classes)
         self.sample_weight = _combine_weights(model, w_all, class_weight, self.y)
-        self.val = None if y_val is None else (model.prepare_X(val_raw), model.prepare_y(y_val), y_val)
+        self.val = None if y_val is None else (self._prepare_rows(val_raw), model.prepare_y(y_val), y_val)
+
+    def _prepare_rows(self, raw: NDArray) -> Array:
+        if len(raw) == 0:
+            return np.empty((0, self.model.n_features), dtype=self.model.dtype)
+        return self.model.prepare_X(raw)
 
     def _allocate_buffers(self) -> None:
         n_params, dtype = self.model.params.size, self.model.dtype
@@ -363,7 +369,7 @@ class DistributedTrainer(Trainer):
         """Each rank scores its slice of the validation set; outputs are gathered so all ranks agree."""
         Xv_local, yv, _ = self.val
         model = self.model
-        local = model._raw_output(Xv_local)
+        local = model._raw_output(Xv_local) if len(Xv_local) else np.empty((0, model.n_outputs), model.dtype)
         out = np.zeros((len(yv), local.shape[1]), dtype=local.dtype)
         start = sum(self._val_counts[: self.collective.rank])
         out[start:start + len(local)] = local
