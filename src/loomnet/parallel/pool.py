@@ -25,10 +25,12 @@ class WorkerPool:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._on_error: Callable[[], None] | None = None
         self._inboxes = [queue.SimpleQueue() for _ in range(workers - 1)]
         self._threads = [threading.Thread(target=self._serve, args=(i + 1, inbox), name=f"{name}-{i + 1}",
                                           daemon=True)
                          for i, inbox in enumerate(self._inboxes)]
+        self._closed = False
         for thread in self._threads:
             thread.start()
 
@@ -37,14 +39,21 @@ class WorkerPool:
             try:
                 task(index)
             except BaseException as exc:  # noqa: BLE001 - every error travels to the caller
+                if self._on_error is not None:
+                    self._on_error()  # at once: the caller may be busy with its own share
                 self._done.put(exc)
             else:
                 self._done.put(None)
 
     def run(self, task: Task, on_error: Callable[[], None] | None = None) -> None:
-        """Run ``task`` on every worker and wait for all; re-raise the first worker error."""
-        if not self._threads and self._inboxes:
+        """Run ``task`` on every worker and wait for all; re-raise the first worker error.
+
+        ``on_error`` is called as soon as any worker fails (from that worker's thread), so it
+        must be thread-safe and quick: set an Event, abort a Barrier.
+        """
+        if self._closed:
             raise RuntimeError("the worker pool is closed")
+        self._on_error = on_error
         for inbox in self._inboxes:
             inbox.put(task)
         errors: list[BaseException] = []
@@ -69,17 +78,19 @@ class WorkerPool:
                 continue
             pending -= 1
             if result is not None:
-                failed(result)
+                errors.append(result)
         if errors:
             raise _first_cause(errors)
 
     def close(self) -> None:
         """End and join every thread (idempotent)."""
+        if self._closed:
+            return
         for inbox in self._inboxes:
             inbox.put(None)
         for thread in self._threads:
             thread.join()
-        self._threads = []
+        self._closed = True
 
     def __enter__(self) -> WorkerPool:
         return self
