@@ -155,6 +155,10 @@ def test_bad_metric_method_and_target_name_the_valid_choices(models):
         integrated_gradients(model, X[:3], target=5)
     with pytest.raises(ValueError, match="baseline"):
         integrated_gradients(model, X[:3], baseline="median")
+    with pytest.raises(ValueError, match="n_steps must be a positive integer, got 0"):
+        integrated_gradients(model, X[:3], n_steps=0)
+    with pytest.raises(ValueError, match="n_repeats must be a positive integer"):
+        permutation_importance(model, X, y, n_repeats=0)
 
 
 def test_table_and_dict_list_features_most_important_first(models):

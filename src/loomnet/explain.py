@@ -3,9 +3,9 @@
 All functions take a fitted :class:`~loomnet.network.Sequential` and *raw* inputs (as given to
 ``fit``/``predict``); the fitted preprocessing is applied inside. Gradients are taken with
 respect to the raw features: the scalers are per-column affine maps ``x' = a·x + c``, so by the
-chain rule ``∂f/∂x = a · ∂f/∂x'``. Integrated gradients do not depend on that choice (the
-path integral is invariant under an affine change of variables); saliency and
-gradient × input do, and are reported in raw units.
+chain rule ``∂f/∂x = a · ∂f/∂x'``. Integrated gradients and gradient × (input − baseline) do
+not depend on that choice (the factor a cancels against the displacement); saliency does, and
+is reported per raw unit.
 
 The attributed output ``f`` is one column of the raw network output: the logit of the
 predicted class (multiclass), the positive-class logit (binary), or the prediction in target
@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import metrics
-from ._validation import check_array, check_consistent_length
+from ._validation import check_array, check_consistent_length, check_positive
 from .parallel.cores import available_cores, blas_limits, blas_threads_per_worker
 from .parallel.pool import WorkerPool
 
@@ -110,8 +110,9 @@ def permutation_importance(
     workers × BLAS threads never exceed the cores. Shuffles come from
     (seed, feature, repeat), so the result does not depend on ``n_jobs``.
     """
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, int) or n_repeats < 1:
-        raise ValueError(f"n_repeats must be an integer >= 1, got {n_repeats!r}")
+    check_positive(n_repeats, "n_repeats", integer=True)
+    if n_jobs is not None:
+        check_positive(n_jobs, "n_jobs", integer=True)
     Xp = model.prepare_X(X)  # scalers act per column, so shuffling prepared columns = shuffling raw ones
     y_true = np.asarray(y)
     check_consistent_length(Xp, y_true)
@@ -215,6 +216,8 @@ def integrated_gradients(
     ``baseline``: 'mean' (column means of X, the default), 'zero', a number or an array
     broadcastable to X.
     """
+    check_positive(n_steps, "n_steps", integer=True)
+    check_positive(rtol, "rtol")
     X = check_array(X, name="X")
     base = _baseline(X, baseline)
     targets = _targets(model, X, target)
