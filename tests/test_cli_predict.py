@@ -92,3 +92,20 @@ def test_datasets_lists_every_builtin_and_generators_take_sizes(tmp_path):
                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert open_model(tmp_path / "model.loom").model.n_features == 3
+
+
+def test_models_saved_from_python_work_with_the_cli(tmp_path):
+    from loomnet import Dense, Sequential, datasets
+    from loomnet.modelfile import save_model
+
+    data = datasets.load("diabetes")
+    model = Sequential([Dense(4, "relu"), Dense(1)], loss="mse", target_preprocess="standard")
+    model.fit(data.X, data.y, epochs=2, batch_size=64)
+    save_model(model, tmp_path / "py.loom")
+    result = run_cli("predict", "py.loom", "builtin:diabetes", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    values = np.array(result.stdout.splitlines()[1:], dtype=np.float32)
+    assert np.array_equal(values, model.predict(data.X))  # shortest float32 text, read back exactly
+    evaluation = json.loads(run_cli("evaluate", "py.loom", "builtin:diabetes", "--json", cwd=tmp_path).stdout)
+    assert set(evaluation["metrics"]) == {"loss", "mse", "mae", "r2"}
+    assert "confusion_matrix" not in evaluation

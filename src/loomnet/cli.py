@@ -43,8 +43,9 @@ _HELP = {
 }
 
 
-# Disk full, quota exceeded, read-only filesystem, file too large: the machine's state, not a bug (exit 2).
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+# Disk full, quota exceeded, read-only filesystem, file too large, unusable path: not a bug (exit 2).
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.ENAMETOOLONG, errno.ELOOP,
+                       errno.ENOTDIR, errno.ENXIO}
 
 
 class UsageError(Exception):
@@ -66,7 +67,7 @@ class Output:
         self.quiet = quiet
 
     def progress(self, message: str) -> None:
-        """A progress or status line on stderr, unless ``--quiet`` (or ``--json``, to keep stdout clean)."""
+        """A progress or status line on stderr (stdout stays clean for results), unless ``--quiet``."""
         if not self.quiet:
             print(message, file=sys.stderr, flush=True)
 
@@ -125,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
-        out = Output(json_mode=args.json, quiet=args.quiet or args.json)
+        out = Output(json_mode=args.json, quiet=args.quiet)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return int(_load(args.command).run(args, out) or 0)

@@ -64,7 +64,9 @@ def run(args: argparse.Namespace, out: Any) -> int:
 
 
 def _write(stream: TextIO, writer: Any, predictions: np.ndarray, proba: np.ndarray | None, classes: Any) -> None:
-    values = predictions.tolist()
+    # float32 values as their shortest decimal form (222.38925, not 222.38925170898438)
+    short = predictions.dtype == np.float32 and predictions.ndim == 1
+    values = [float(str(v)) for v in predictions] if short else predictions.tolist()
     if writer is None:  # --json to stdout: one JSON object per line
         for i, value in enumerate(values):
             row: dict[str, Any] = {"prediction": value}
