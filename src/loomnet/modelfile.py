@@ -133,6 +133,8 @@ def read_container(path: str | os.PathLike, *, verify: bool = True) -> tuple[dic
         raise ModelFileError(f"{path}: is a directory, not a model file") from None
     except PermissionError:
         raise ModelFileError(f"{path}: permission denied") from None
+    except OSError as exc:  # a name too long, a symlink loop, a path through a file...
+        raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     header, blob = _split(path, data)
     if not verify:
         return header, {}
