@@ -111,6 +111,8 @@ def permutation_importance(
     (seed, feature, repeat), so the result does not depend on ``n_jobs``.
     """
     check_positive(n_repeats, "n_repeats", integer=True)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if n_jobs is not None:
         check_positive(n_jobs, "n_jobs", integer=True)
     Xp = model.prepare_X(X)  # scalers act per column, so shuffling prepared columns = shuffling raw ones
