@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=positive_int, default=64, help="integrated gradients: path steps (default 64)")
     p.add_argument("--max-samples", type=positive_int, default=2000,
                    help="explain a random subset of at most this many rows (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the subset and the shuffles")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for the subset and the shuffles (>= 0)")
     p.add_argument("--plot", help="bar-chart PNG (default: next to the model, NAME.importance.png)")
     p.add_argument("--heatmap", help="attribution heat-map PNG for pixel data (default NAME.attributions.png)")
     p.add_argument("--image-shape", type=_shape, help="draw heat maps for images of ROWSxCOLS pixels "
@@ -146,3 +146,13 @@ def _shape(text: str) -> tuple[int, int]:
     if rows < 1 or cols < 1:
         raise argparse.ArgumentTypeError(f"expected positive ROWSxCOLS, got {text!r}")
     return rows, cols
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
