@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import check_array, check_consistent_length
+from ._validation import all_finite, check_array, check_consistent_length
 from .layers import Dense, Dropout, Layer, Workspace, layer_from_config
 from .losses import Loss, get_loss
 from .optimizers import Optimizer, get_optimizer
@@ -254,7 +254,7 @@ class Sequential:
             X = self.preprocess.transform(X)
         with np.errstate(over="ignore", invalid="ignore"):
             prepared = np.ascontiguousarray(X, dtype=self.dtype)
-        if not np.isfinite(prepared).all():
+        if not all_finite(prepared):
             row, col = np.argwhere(~np.isfinite(prepared))[0]
             raise ValueError(f"X has a value too large for {self.dtype.name} at row {row}, column {col} "
                              f"({X[row, col]:.3g} after preprocessing); scale the data, use a scaler "

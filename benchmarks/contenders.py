@@ -1,0 +1,144 @@
+"""The same MLP, data and optimiser in loomnet, PyTorch (when installed) and scikit-learn.
+
+Each contender trains a ReLU MLP with a softmax cross-entropy loss by momentum SGD (lr 0.01,
+momentum 0.9, no weight decay, a fresh shuffle every epoch) on float32 data, and predicts labels
+in chunks. ``train_epoch`` returns the wall time of one epoch, setup excluded.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+LEARNING_RATE, MOMENTUM = 0.01, 0.9
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LoomnetMLP:
+    name = "loomnet"
+
+    def __init__(self, n_features: int, hidden: Sequence[int], n_classes: int, seed: int = 0):
+        from loomnet.layers import Dense
+        from loomnet.network import Sequential
+        from loomnet.optimizers import SGD
+
+        layers = [Dense(width, "relu") for width in hidden] + [Dense(n_classes)]
+        self.model = Sequential(layers, loss="softmax_cross_entropy", optimizer=SGD(LEARNING_RATE, MOMENTUM),
+                                preprocess=None, dtype="float32", seed=seed)
+        self.model.build(n_features)
+        self.epochs_run = 0
+
+    def train_epoch(self, X: NDArray, y: NDArray, batch_size: int) -> float:
+        from loomnet.training import Trainer
+
+        trainer = Trainer(self.model, X, y, epochs=1, batch_size=batch_size, seed=self.epochs_run,
+                          classes=np.arange(self.model.n_outputs))
+        t0 = time.perf_counter()
+        trainer.run()
+        elapsed = time.perf_counter() - t0
+        self.epochs_run += 1
+        return elapsed
+
+    def predict(self, X: NDArray) -> NDArray:
+        return self.model.predict(X)
+
+
+class TorchMLP:
+    name = "pytorch"
+
+    def __init__(self, n_features: int, hidden: Sequence[int], n_classes: int, seed: int = 0):
+        import torch
+
+        torch.manual_seed(seed)
+        widths = [n_features, *hidden]
+        modules: list[torch.nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            modules += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+        modules.append(torch.nn.Linear(widths[-1], n_classes))
+        self.net = torch.nn.Sequential(*modules)
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+        self.loss = torch.nn.CrossEntropyLoss()
+        self._tensors: tuple[int, object, object] | None = None
+
+    def _as_tensors(self, X: NDArray, y: NDArray):
+        import torch
+
+        if self._tensors is None or self._tensors[0] != id(X):
+            self._tensors = (id(X), torch.from_numpy(X), torch.from_numpy(y))  # shares memory, no copy
+        return self._tensors[1], self._tensors[2]
+
+    def train_epoch(self, X: NDArray, y: NDArray, batch_size: int) -> float:
+        import torch
+
+        X_t, y_t = self._as_tensors(X, y)
+        n = X_t.shape[0]
+        net, optimizer, loss_fn = self.net, self.optimizer, self.loss
+        net.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(n)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(net(X_t[idx]), y_t[idx])
+            loss.backward()
+            optimizer.step()
+            loss.item()  # every contender reads the loss each step, as a training loop does
+        return time.perf_counter() - t0
+
+    def predict(self, X: NDArray, chunk_size: int = 8192) -> NDArray:
+        import torch
+
+        X_t = torch.from_numpy(X)
+        labels = torch.empty(X_t.shape[0], dtype=torch.int64)
+        self.net.eval()
+        with torch.inference_mode():
+            for start in range(0, X_t.shape[0], chunk_size):
+                labels[start:start + chunk_size] = self.net(X_t[start:start + chunk_size]).argmax(dim=1)
+        return labels.numpy()
+
+
+class SklearnMLP:
+    name = "scikit-learn"
+
+    def __init__(self, n_features: int, hidden: Sequence[int], n_classes: int, seed: int = 0):
+        from sklearn.neural_network import MLPClassifier
+
+        self.classes = np.arange(n_classes)
+        self.clf = MLPClassifier(hidden_layer_sizes=tuple(hidden), activation="relu", solver="sgd", alpha=0.0,
+                                 learning_rate_init=LEARNING_RATE, momentum=MOMENTUM, nesterovs_momentum=False,
+                                 shuffle=True, random_state=seed)
+        self.started = False
+
+    def train_epoch(self, X: NDArray, y: NDArray, batch_size: int) -> float:
+        self.clf.set_params(batch_size=batch_size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            if self.started:
+                self.clf.partial_fit(X, y)
+            else:
+                self.clf.partial_fit(X, y, classes=self.classes)
+                self.started = True
+            return time.perf_counter() - t0
+
+    def predict(self, X: NDArray) -> NDArray:
+        return self.clf.predict(X)
+
+
+def contenders(include_torch: bool = True) -> list[type]:
+    found: list[type] = [LoomnetMLP]
+    if include_torch and torch_available():
+        found.append(TorchMLP)
+    found.append(SklearnMLP)
+    return found
