@@ -2,9 +2,10 @@
 
 Batches go into a bounded queue (``depth`` batches), so compute never waits for data while
 memory stays bounded. Sources are in-memory arrays or ``.npy`` files opened as memory maps.
-For a memory map the loader tells the kernel every ``release_bytes`` of rows read that it no
-longer needs the mapped pages (``madvise(MADV_DONTNEED)``; the file is read-only, so nothing
-is lost): the process's resident memory stays bounded by about that much however large the file.
+For a memory map the loader reads each batch in pieces and after each piece tells the kernel
+that it no longer needs the mapped pages (``madvise(MADV_DONTNEED)``; the file is read-only, so nothing
+is lost): the process's resident memory stays bounded by about ``release_bytes`` of mapped
+pages however large the file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 Batch = tuple[NDArray, NDArray, NDArray | None]
 _END = object()
 _POLL_S = 0.05
+_FAULT_AROUND_BYTES = 64 << 10
 
 
 def open_rows(source: ArrayLike | str | os.PathLike) -> NDArray:
@@ -103,30 +105,42 @@ class PrefetchLoader:
                 except queue.Empty:
                     producer.join(_POLL_S)
 
+    def _gather(self, rows: NDArray[np.int64], piece_rows: int) -> NDArray:
+        return _gather_rows(self.X, rows, self._mmap, piece_rows)
+
     def _produce(self, order: NDArray[np.int64], batches: queue.Queue, stop: threading.Event) -> None:
-        read_since_release = 0
-        row_bytes = self.X.shape[1] * self.X.dtype.itemsize
+        # A row read from a memory map makes at least one page resident, and the kernel maps
+        # the pages around a faulting page too ("fault-around", 64 KiB by default).
+        touched_per_row = max(self.X.shape[1] * self.X.dtype.itemsize, _FAULT_AROUND_BYTES)
+        piece_rows = max(1, self.release_bytes // touched_per_row)
         try:
             for start in range(0, len(order), self.batch_size):
                 if stop.is_set():
                     return
                 rows = np.sort(order[start:start + self.batch_size])
-                Xb = np.array(self.X[rows])
+                Xb = self._gather(rows, piece_rows)
                 yb = self.y[rows]
                 wb = None if self.sample_weight is None else self.sample_weight[rows]
                 if self.transform is not None:
                     Xb = self.transform(Xb)
                 if self.target_transform is not None:
                     yb = self.target_transform(yb)
-                read_since_release += len(rows) * row_bytes
-                if self._mmap is not None and read_since_release >= self.release_bytes:
-                    self._mmap.madvise(mmap.MADV_DONTNEED)
-                    read_since_release = 0
                 if not _put(batches, (Xb, yb, wb), stop):
                     return
             _put(batches, _END, stop)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             _put(batches, exc, stop)
+
+
+def _gather_rows(X: NDArray, rows: NDArray[np.int64], mapping: mmap.mmap | None, piece_rows: int) -> NDArray:
+    """X[rows] as a new array; from a memory map in pieces, dropping the mapped pages after each."""
+    if mapping is None:
+        return np.array(X[rows])
+    out = np.empty((len(rows), X.shape[1]), dtype=X.dtype)
+    for lo in range(0, len(rows), piece_rows):
+        out[lo:lo + piece_rows] = X[rows[lo:lo + piece_rows]]
+        mapping.madvise(mmap.MADV_DONTNEED)
+    return out
 
 
 def _put(batches: queue.Queue, item: Any, stop: threading.Event) -> bool:
