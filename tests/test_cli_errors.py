@@ -52,6 +52,7 @@ MISTAKES = {
     "unknown optimizer": (["train", "builtin:xor", "--optimizer", "nadam"], ["unknown optimizer 'nadam'", "adam"]),
     "unknown activation": (["train", "builtin:xor", "--activation", "swoosh"], ["unknown activation"]),
     "loss does not fit task": (["train", "builtin:iris", "--loss", "mse", "--task", "classify"], ["regression loss"]),
+    "mode without workers": (["train", "builtin:xor", "--mode", "hogwild"], ["--mode hogwild needs --workers"]),
     "resume without checkpoint dir": (["train", "builtin:xor", "--resume"], ["--checkpoint-dir"]),
     "resume without checkpoint": (["train", "builtin:xor", "--resume", "--checkpoint-dir", "."], ["no checkpoint"]),
     "unknown command": (["fly"], ["invalid choice: 'fly'"]),

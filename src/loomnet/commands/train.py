@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=_positive_float, help="learning rate (default: the optimiser's)")
     p.add_argument("--epochs", type=positive_int, default=100)
     p.add_argument("--batch-size", type=_batch_size, default=64, help="samples per step, or 'full'")
-    p.add_argument("--workers", type=_workers, help="threads computing each step: a number or 'auto'")
+    p.add_argument("--workers", type=_workers, help="threads computing each step: a number or 'auto' "
+                   "(default: the plain single-thread loop)")
     p.add_argument("--mode", choices=["sync", "hogwild"], help="how worker threads combine gradients")
     p.add_argument("--distributed", choices=sorted(DISTRIBUTED_BACKENDS), help="train across processes")
     p.add_argument("--deterministic", action="store_true", help="with --distributed: add per-shard gradients in a "
@@ -230,6 +231,8 @@ def _check_resume(saved: dict[str, Any], current: dict[str, Any], path: Path) ->
 
 
 def _check_outputs(args: argparse.Namespace, plot_path: Path | None) -> None:
+    if args.mode and args.workers is None:
+        raise UsageError(f"--mode {args.mode} needs --workers (a number or 'auto')")
     if plot_path is not None:
         check_writable(plot_path, "the plot")
     if args.resume and not args.checkpoint_dir:
