@@ -40,6 +40,7 @@ class Frame:
     row_start: int = 0
     kind: str = "array"
     meta: dict[str, Any] = field(default_factory=dict)
+    lines: NDArray[np.int64] | None = None  # CSV: the file line each row ends on
 
     @property
     def n_rows(self) -> int:
@@ -48,7 +49,7 @@ class Frame:
     def where(self, i: int) -> str:
         """Human position of row ``i`` of this block: 'row 7 (line 8)' for CSV, 'row 7' otherwise."""
         row = self.row_start + int(i) + 1
-        return f"row {row} (line {row + 1})" if self.kind == "csv" else f"row {row}"
+        return f"row {row} (line {self.lines[i]})" if self.lines is not None else f"row {row}"
 
 
 # ----------------------------------------------------------------- readers
@@ -59,7 +60,8 @@ def read_frame(spec: str) -> Frame:
         return frames[0]
     first = frames[0]
     values = {c: np.concatenate([f.values[c] for f in frames]) for c in first.columns}
-    return Frame(first.source, first.columns, values, 0, first.kind, first.meta)
+    lines = None if first.lines is None else np.concatenate([f.lines for f in frames])
+    return Frame(first.source, first.columns, values, 0, first.kind, first.meta, lines)
 
 
 def iter_frames(spec: str, chunk_rows: int | None = 65536) -> Iterator[Frame]:
@@ -89,7 +91,8 @@ def _chunks(frame: Frame, chunk_rows: int | None) -> Iterator[Frame]:
         return
     for start in range(0, frame.n_rows, chunk_rows):
         values = {c: v[start:start + chunk_rows] for c, v in frame.values.items()}
-        yield Frame(frame.source, frame.columns, values, start, frame.kind, frame.meta)
+        lines = None if frame.lines is None else frame.lines[start:start + chunk_rows]
+        yield Frame(frame.source, frame.columns, values, start, frame.kind, frame.meta, lines)
 
 
 def _read_builtin(spec: str) -> Frame:
@@ -180,7 +183,7 @@ def _arrow_column(column: Any) -> NDArray:
 
 def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[Frame]:
     try:
-        fh = open(path, newline="", encoding="utf-8")
+        fh = open(path, newline="", encoding="utf-8-sig")  # -sig: a byte-order mark is not part of a name
     except PermissionError:
         raise DataError(f"cannot read {path}: permission denied") from None
     with fh:
@@ -194,25 +197,27 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[Frame]:
         header = [h.strip() for h in header]
         _check_header(path, header)
         rows: list[list[str]] = []
+        lines: list[int] = []
         start = 0
         try:
             for row in reader:
-                if not row:
-                    continue
+                if not row or (len(row) == 1 < len(header) and not row[0].strip()):
+                    continue  # a blank line
                 if len(row) != len(header):
                     raise DataError(f"{path}: line {reader.line_num} has {len(row)} fields, the header has "
                                     f"{len(header)}")
                 rows.append(row)
+                lines.append(reader.line_num)
                 if chunk_rows and len(rows) == chunk_rows:
-                    yield _csv_frame(path, header, rows, start)
+                    yield _csv_frame(path, header, rows, lines, start)
                     start += len(rows)
-                    rows = []
+                    rows, lines = [], []
         except (UnicodeDecodeError, csv.Error) as exc:
             raise DataError(f"{path} is not a readable CSV file (near line {reader.line_num}: {exc})") from None
         if rows or start == 0:
             if not rows and start == 0:
                 raise DataError(f"{path} has a header but no data rows")
-            yield _csv_frame(path, header, rows, start)
+            yield _csv_frame(path, header, rows, lines, start)
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -225,10 +230,10 @@ def _check_header(path: Path, header: list[str]) -> None:
         seen.add(name)
 
 
-def _csv_frame(path: Path, header: list[str], rows: list[list[str]], start: int) -> Frame:
+def _csv_frame(path: Path, header: list[str], rows: list[list[str]], lines: list[int], start: int) -> Frame:
     table = np.array(rows, dtype=object).reshape(len(rows), len(header))
     values = {name: np.char.strip(table[:, i].astype(str)).astype(object) for i, name in enumerate(header)}
-    return Frame(str(path), header, values, start, "csv")
+    return Frame(str(path), header, values, start, "csv", lines=np.array(lines, dtype=np.int64))
 
 
 # ----------------------------------------------------------------- typing values
@@ -329,7 +334,8 @@ class TableEncoder:
                             f"trained on {len(names)} feature columns ({', '.join(names[:8])}"
                             f"{', ...' if len(names) > 8 else ''})")
         values = {new: frame.values[old] for old, new in zip(frame.columns, names, strict=True)}
-        return Frame(frame.source, names, values, frame.row_start, frame.kind, {**frame.meta, "unnamed": False})
+        return Frame(frame.source, names, values, frame.row_start, frame.kind, {**frame.meta, "unnamed": False},
+                     frame.lines)
 
     def check_columns(self, frame: Frame) -> None:
         """Refuse data whose columns differ from training, naming what is missing or extra."""
