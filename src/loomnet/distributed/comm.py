@@ -110,7 +110,7 @@ def get_collective(comm: Any = None) -> Collective:
 
 def world_rank() -> int:
     """This process's rank as the launcher set it (0 outside mpiexec), without starting MPI."""
-    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
     return 0
@@ -118,7 +118,7 @@ def world_rank() -> int:
 
 def world_size() -> int:
     """Number of ranks this process was launched with (1 outside mpiexec), without starting MPI."""
-    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS"):
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
     return 1
