@@ -9,6 +9,7 @@ read-only; only job descriptions and results are pickled.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -46,6 +47,7 @@ class JobResult:
     peak_rss_mb: float
     model: Any = None
     history: dict[str, Any] = field(default_factory=dict)
+    pid: int = field(default_factory=os.getpid)  # the process that trained it
 
 
 Runner = Callable[[Job, NDArray, NDArray], JobResult]

@@ -1,0 +1,182 @@
+"""Thread-parallel training benchmark: samples/s per mode × workers × batch size, loss against wall
+time, and thread vs process model search (wall time and peak memory).
+
+    .venv/bin/python benchmarks/threads.py            # full run (~5-10 minutes on 2 idle cores)
+    .venv/bin/python benchmarks/threads.py --quick    # small data, a smoke run of every section
+
+Network: MLP 784-512-256-10, float32, SGD with momentum 0.9, synthetic 10-class data. Every
+row is measured in this one process against the single-worker path (``workers=None``: one
+Python thread, BLAS with every core) measured just before it. OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE are removed from this process's environment (it re-executes itself) so
+OpenBLAS picks its own kernels.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_PINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if any(name in os.environ for name in _PINNED) and __name__ == "__main__":
+    env = {k: v for k, v in os.environ.items() if k not in _PINNED}
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import loomnet as ln  # noqa: E402
+from loomnet.parallel import available_cores  # noqa: E402
+from loomnet.training import Callback, Trainer  # noqa: E402
+
+N_FEATURES, HIDDEN, N_CLASSES = 784, (512, 256), 10
+BATCHES = (16, 32, 64, 128, 512)
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian clusters: learnable, so loss curves mean something."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 0.12, size=(N_CLASSES, N_FEATURES)).astype(np.float32)
+    y = rng.integers(0, N_CLASSES, n)
+    X = rng.normal(0, 3.0, size=(n, N_FEATURES)).astype(np.float32) + centres[y]
+    return X, y
+
+
+def build(seed: int = 0) -> ln.Sequential:
+    layers = [ln.Dense(w, "relu") for w in HIDDEN] + [ln.Dense(N_CLASSES)]
+    return ln.Sequential(layers, optimizer=ln.SGD(0.01, momentum=0.9), preprocess=None, seed=seed)
+
+
+def samples_per_s(X, y, batch: int, samples: int, **parallel) -> float:
+    """Training throughput of one pass over ``samples`` rows (after one warm-up pass)."""
+    model = build()
+    rows = min(samples, len(X))
+    Trainer(model, X[:min(rows, 4 * batch)], y[:min(rows, 4 * batch)], epochs=1, batch_size=batch,
+            shuffle=False, **parallel).run()  # warm-up: buffers, threads, caches
+    trainer = Trainer(model, X[:rows], y[:rows], epochs=1, batch_size=batch, **parallel)
+    return trainer.run().records[-1]["samples_per_s"]
+
+
+CONFIGS = [  # (label, options)
+    ("sync ×2 (2 micro-batches)", {"workers": 2, "mode": "sync", "micro_batches": 2}),
+    ("hogwild ×2", {"workers": 2, "mode": "hogwild"}),
+    ("locked ×2", {"workers": 2, "mode": "locked"}),
+    ("auto", {"workers": "auto"}),
+]
+
+
+def throughput_table(X, y, batches, samples_for) -> list[dict]:
+    rows = []
+    for batch in batches:
+        samples = samples_for(batch)
+        base = samples_per_s(X, y, batch, samples)
+        rows.append({"batch": batch, "config": "single worker (BLAS threads)", "samples_per_s": base, "vs": 1.0})
+        for label, options in CONFIGS:
+            rate = samples_per_s(X, y, batch, samples, **options)
+            rows.append({"batch": batch, "config": label, "samples_per_s": rate, "vs": rate / base})
+    return rows
+
+
+class _LossClock(Callback):
+    def __init__(self):
+        self.t0, self.points = time.perf_counter(), []
+
+    def on_epoch_end(self, trainer, record):
+        self.points.append((time.perf_counter() - self.t0, record["loss"], record.get("val_accuracy")))
+
+
+def loss_vs_time(X, y, Xv, yv, batch: int, epochs: int) -> dict[str, list]:
+    curves = {}
+    for label, options in [("single", {}), ("sync ×2", {"workers": 2, "micro_batches": 2}),
+                           ("hogwild ×2", {"workers": 2, "mode": "hogwild"})]:
+        clock = _LossClock()
+        build().fit(X, y, epochs=epochs, batch_size=batch, validation_data=(Xv, yv), callbacks=[clock],
+                    seed=1, **options)
+        curves[label] = clock.points
+    return curves
+
+
+_SEARCH_CHILD = """
+import json, resource, sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+from benchmarks.threads import synthetic
+from loomnet.parallel import search
+X, y = synthetic({n})
+backend = sys.argv[1]
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t0 = time.perf_counter()
+result = search.grid_search({{"hidden": [(32,), (64,)], "learning_rate": [0.001, 0.003]}}, X, y, cv=2, epochs=1,
+                            batch_size=128, backend=backend, n_jobs=2)
+wall = time.perf_counter() - t0
+children = {{}}
+for r in result.results:
+    children[r.pid] = max(children.get(r.pid, 0), r.peak_rss_mb)
+me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+import os
+others = sum(v for pid, v in children.items() if pid != os.getpid())
+print(json.dumps({{"backend": backend, "wall_s": wall, "data_mb": X.nbytes / 2**20, "parent_peak_mb": me,
+                  "children_peak_mb": others, "total_peak_mb": me + others, "best": result.best_score}}))
+"""
+
+
+def search_memory(n: int) -> list[dict]:
+    """Grid search (4 candidates × 2 folds) in a fresh process per backend: wall time and peak RSS."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = _SEARCH_CHILD.format(root=root, n=n)
+    rows = []
+    for backend in ("threads", "processes"):
+        out = subprocess.run([sys.executable, "-c", code, backend], capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small data: a smoke run of every section")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", RuntimeWarning)
+    n = 8192 if args.quick else 60_000
+    X, y = synthetic(n + 2000)
+    X, Xv, y, yv = X[:n], X[n:], y[:n], y[n:]
+    batches = (32, 128) if args.quick else BATCHES
+
+    def samples_for(batch: int) -> int:  # about the same wall time per measurement
+        return min(n, (2048 if args.quick else 8192) * max(1, batch // 32))
+
+    print(f"loomnet thread benchmark, {datetime.date.today()} UTC, {available_cores()} cores, "
+          f"MLP {N_FEATURES}-{'-'.join(map(str, HIDDEN))}-{N_CLASSES} float32, SGD momentum 0.9"
+          + (" [--quick]" if args.quick else ""))
+    table = throughput_table(X, y, batches, samples_for)
+    print(f"\n{'batch':>6}  {'configuration':<30}{'samples/s':>12}{'vs single':>11}")
+    for row in table:
+        print(f"{row['batch']:>6}  {row['config']:<30}{row['samples_per_s']:>12,.0f}{row['vs']:>10.2f}×")
+
+    epochs = 2 if args.quick else 5
+    curves = loss_vs_time(X, y, Xv, yv, batch=32, epochs=epochs)
+    print(f"\nloss against wall time, batch 32, {epochs} epochs of {n:,} samples (val = {len(yv):,} held out)")
+    print(f"{'configuration':<14}" + "".join(f"{'epoch ' + str(e + 1):>24}" for e in range(epochs)))
+    for label, points in curves.items():
+        cells = "".join(f"{f'{t:5.1f}s {loss:.3f} ({acc:.1%})':>24}" for t, loss, acc in points)
+        print(f"{label:<14}{cells}")
+
+    search_rows = search_memory(4096 if args.quick else 20_000)
+    print("\nmodel search: grid of 4 candidates × 2 folds = 8 models, 2 at a time")
+    print(f"{'backend':<10}{'wall s':>8}{'data MB':>9}{'parent peak MB':>16}{'workers peak MB':>17}"
+          f"{'total MB':>10}")
+    for r in search_rows:
+        print(f"{r['backend']:<10}{r['wall_s']:>8.1f}{r['data_mb']:>9.0f}{r['parent_peak_mb']:>16.0f}"
+              f"{r['children_peak_mb']:>17.0f}{r['total_peak_mb']:>10.0f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"throughput": table, "curves": curves, "search": search_rows}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
