@@ -17,8 +17,8 @@ CASES = {
     # Allreduce path: weights, validation split, early stopping, data from a memory-mapped .npy.
     "default": {
         "model": {"dropout": 0.0},
-        "train": {"epochs": 4, "batch_size": 50, "seed": 7, "validation_split": 0.2, "sample_weight": _WEIGHTS,
-                  "early_stopping": EarlyStopping(patience=2, restore_best_weights=True)},
+        "train": {"epochs": 8, "batch_size": 50, "seed": 7, "validation_split": 0.2, "sample_weight": _WEIGHTS,
+                  "early_stopping": EarlyStopping(patience=1, min_delta=0.25, restore_best_weights=True)},
         "memmap": True,
     },
     # Deterministic reduction over 4 fixed shards, with dropout: the same bits on any number of ranks.
