@@ -127,6 +127,21 @@ def test_auto_reports_its_choice_in_the_history():
     assert any(note.startswith("parallel: mode=") for note in history.notes)
 
 
+def test_auto_times_a_step_when_the_shapes_do_not_decide(monkeypatch):
+    import loomnet.parallel.auto as auto
+    import loomnet.parallel.engine as engine
+
+    monkeypatch.setattr(engine, "available_cores", lambda: 2)
+    monkeypatch.setattr(auto, "available_cores", lambda: 2)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(512, 256)).astype(np.float32), rng.integers(0, 4, 512)
+    model = ln.Sequential([ln.Dense(256, "relu"), ln.Dense(4)], seed=0)
+    trainer = Trainer(model, X, y, epochs=1, batch_size=256, workers="auto")
+    assert "measured a step" in trainer.parallel.plan.reason
+    assert np.array_equal(model.params, ln.Sequential([ln.Dense(256, "relu"), ln.Dense(4)], seed=0)
+                          .build(256).params)  # timing did not train
+
+
 def test_default_path_has_no_parallel_engine():
     X, y = _data()
     trainer = Trainer(_model(), X, y, epochs=1)

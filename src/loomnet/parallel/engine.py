@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .auto import ParallelPlan, auto_plan
+from .auto import ParallelPlan, auto_plan, candidate_plans, measure_plans
 from .cores import available_cores, blas_limits, blas_threads_per_worker
 from .hogwild import HogwildEpochs
 from .interrupt import deferred_interrupt
@@ -32,7 +32,9 @@ def make_plan(trainer: Trainer, workers: int | str, mode: str, micro_batches: in
         if micro_batches is not None:
             raise ValueError("micro_batches is chosen by workers='auto'; give workers=N to set it")
         widths = [trainer.model.n_features] + [layer.n_out for layer in trainer.model.layers]
-        return auto_plan(trainer.batch_size, widths)
+        plan = auto_plan(trainer.batch_size, widths)
+        candidates = candidate_plans(plan, available_cores())
+        return plan if len(candidates) == 1 else measure_plans(trainer, candidates)
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive integer or 'auto', got {workers!r}")
     if mode not in MODES:
