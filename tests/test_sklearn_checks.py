@@ -11,16 +11,35 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from loomnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
-# max_iter=100 as scikit-learn's own test suite uses for its MLPs; no check is expected to fail.
+# max_iter=100 as scikit-learn's own test suite uses for its MLPs; nothing but dropout's
+# sample-weight equivalence is expected to fail.
 ESTIMATORS = [
     MLPClassifier(max_iter=100),
     MLPRegressor(max_iter=100),
     MLPClassifier(max_iter=50, solver="sgd", dtype="float64", random_state=0),
     MLPRegressor(max_iter=30, solver="lbfgs", random_state=0),
+    MLPClassifier(max_iter=50, n_workers=2, random_state=0),
+    MLPRegressor(max_iter=50, dropout=0.1, random_state=0),
 ]
 
+DROPOUT_REASON = (
+    "dropout draws an independent mask for every row, so a row repeated k times sees k masks while "
+    "a row of weight k sees one: the two fits agree in expectation, not sample by sample"
+)
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda estimator: {})
+
+def expected_failures(estimator) -> dict[str, str]:
+    """Only dropout breaks weight/repetition equivalence; every other check must pass."""
+    if estimator.dropout:
+        return {
+            "check_sample_weight_equivalence_on_dense_data": DROPOUT_REASON,
+            "check_sample_weight_equivalence_on_sparse_data": DROPOUT_REASON,
+        }
+    return {}
+
+
+@pytest.mark.timeout(120)
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures, xfail_strict=True)
 def test_passes_sklearn_estimator_check(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
