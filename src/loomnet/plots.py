@@ -30,13 +30,14 @@ def _save(figure: Any, path: str | os.PathLike) -> None:
 
 def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "", *,
                  best_epoch: int | None = None, overfit_epoch: int | None = None) -> None:
-    """Loss (training and validation) and the validation metric per epoch, side by side.
+    """Loss and the task's metric (accuracy or R²), training and validation, per epoch, side by side.
 
     ``best_epoch`` (early stopping's restored epoch) is marked with a dashed line and a dot on
     the validation loss; ``overfit_epoch`` (when the overfitting warning fired) with a dotted one.
     """
     epochs = [r["epoch"] for r in records]
-    metric = next((k for k in ("val_accuracy", "val_r2") if records and k in records[-1]), None)
+    last = records[-1] if records else {}
+    metric = next((m for m in ("accuracy", "r2") if m in last or f"val_{m}" in last), None)
     figure = _figure(10 if metric else 5.5, 4)
     axes = figure.subplots(1, 2 if metric else 1, squeeze=False)[0]
     axes[0].plot(epochs, [r["loss"] for r in records], label="training loss")
@@ -45,8 +46,10 @@ def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike, tit
     axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
     axes[0].legend()
     if metric:
-        axes[1].plot(epochs, [r.get(metric) for r in records], color="tab:green", label=metric.replace("_", " "))
-        axes[1].set(xlabel="epoch", ylabel=metric[4:], title=f"validation {metric[4:]}")
+        for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
+            if key in last:
+                axes[1].plot(epochs, [r.get(key) for r in records], label=f"{label} {metric}")
+        axes[1].set(xlabel="epoch", ylabel=metric, title=metric)
         axes[1].legend()
     _mark_epochs(axes, records, best_epoch, overfit_epoch)
     if title:
