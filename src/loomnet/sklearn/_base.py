@@ -30,6 +30,9 @@ from ._training import MLPTrainer, SklearnBookkeeping, fit_lbfgs
 from .conventions import MutableRate, SklearnAdam, SklearnSGD, glorot_uniform_like_sklearn
 
 Array = NDArray[np.floating]
+_NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values and need to be preprocessed."
+)
 
 
 class BaseMLP(BaseEstimator):
@@ -132,11 +135,6 @@ class BaseMLP(BaseEstimator):
         random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(X, targets, random_state)
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
         model = self._model
         if not incremental or not getattr(self, "_has_optimizer", False):
             model.optimizer = self._make_optimizer()
@@ -152,15 +150,9 @@ class BaseMLP(BaseEstimator):
             else:
                 self._fit_stochastic(X, y, targets, weights, random_state, incremental)
         except TrainingDivergedError as exc:
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain large "
-                "values and need to be preprocessed."
-            ) from exc
+            raise ValueError(_NON_FINITE) from exc
         if not np.isfinite(model.params).all():
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain large "
-                "values and need to be preprocessed."
-            )
+            raise ValueError(_NON_FINITE)
         return self
 
     def _fit_stochastic(self, X, y, targets, weights, random_state, incremental: bool) -> None:
@@ -272,7 +264,7 @@ class BaseMLP(BaseEstimator):
         lr = float(self.learning_rate_init)
         if self.solver == "sgd":
             optimizer = SklearnSGD(lr, momentum=self.momentum, nesterov=self.nesterovs_momentum)
-        elif self.solver in ("adam", "lbfgs"):
+        elif self.solver in ("adam", "lbfgs"):  # lbfgs never steps it: scipy does the updates
             optimizer = SklearnAdam(lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
         elif self.solver == "adamw":
             optimizer = AdamW(lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
