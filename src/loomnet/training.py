@@ -267,13 +267,18 @@ class Trainer:
 
     # ----------------------------------------------------------------- one step
     def gather(self, idx: NDArray[np.int64]) -> tuple[Array, NDArray, Array | None]:
-        """Copy a batch into reusable buffers (no allocation once shapes repeat)."""
-        Xb = np.take(self.X, idx, axis=0, out=self.ws.get("Xb", (len(idx), self.X.shape[1]), self.X.dtype))
+        """Copy a batch into reusable buffers (no allocation once shapes repeat).
+
+        ``mode="clip"``: with the default mode NumPy stages ``out`` in a temporary copy; the
+        indices come from ``epoch_order`` and are always in range."""
+        ws = self.ws
+        Xb = np.take(self.X, idx, axis=0, mode="clip", out=ws.get("Xb", (len(idx), self.X.shape[1]), self.X.dtype))
         y_shape = (len(idx),) + self.y.shape[1:]
-        yb = np.take(self.y, idx, axis=0, out=self.ws.get("yb", y_shape, self.y.dtype))
+        yb = np.take(self.y, idx, axis=0, mode="clip", out=ws.get("yb", y_shape, self.y.dtype))
         wb = None
         if self.sample_weight is not None:
-            wb = np.take(self.sample_weight, idx, out=self.ws.get("wb", (len(idx),), self.sample_weight.dtype))
+            w = self.sample_weight
+            wb = np.take(w, idx, mode="clip", out=ws.get("wb", (len(idx),), w.dtype))
         return Xb, yb, wb
 
     def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int) -> float:
