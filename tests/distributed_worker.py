@@ -48,7 +48,7 @@ def compare(out_dir: str, collective) -> None:
 
 
 class FailingTrainer(DistributedTrainer):
-    """Rank 1 fails at the third step of the second epoch: by raising, or by dying."""
+    """Rank 1 fails at the third step of the second epoch: by raising, dying, or stopping (SIGSTOP)."""
 
     how = "raise"
 
@@ -56,6 +56,8 @@ class FailingTrainer(DistributedTrainer):
         if self.collective.rank == 1 and (epoch, step) == (1, 2):
             if self.how == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
+            if self.how == "stall":
+                os.kill(os.getpid(), signal.SIGSTOP)
             raise ValueError("injected failure on rank 1")
         return super().train_step(epoch, step, idx)
 
@@ -69,7 +71,9 @@ def fault(out_dir: str, collective, how: str) -> None:
         DistributedTrainer(make_model(**case["model"]), X, y, comm=collective, epochs=1)
         return
     FailingTrainer.how = how
-    FailingTrainer(make_model(**case["model"]), X, y, comm=collective, **dict(case["train"], epochs=50)).run()
+    timeout = 2.0 if how == "stall" else None
+    FailingTrainer(make_model(**case["model"]), X, y, comm=collective, timeout=timeout,
+                   **dict(case["train"], epochs=50)).run()
 
 
 def tiny(out_dir: str, collective) -> None:

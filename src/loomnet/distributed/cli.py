@@ -2,10 +2,12 @@
 
 Every rank runs the same command line; rank 0 alone prints progress and writes checkpoints,
 the model file and the plot (the other ranks get no callbacks and stay quiet).
+``LOOMNET_MPI_TIMEOUT=SECONDS`` aborts the job when a rank waits that long for the others.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from numpy.typing import ArrayLike
@@ -27,6 +29,12 @@ def make_trainer(model: Sequential, X: ArrayLike, y: ArrayLike, *, workers: int 
         raise ValueError(f"--mode {mode} is not available with --distributed mpi: ranks combine gradients "
                          "synchronously (use --mode sync or leave it out)")
     collective = get_collective()
+    timeout = os.environ.get("LOOMNET_MPI_TIMEOUT")
+    if timeout:
+        try:
+            trainer_kwargs["timeout"] = float(timeout)
+        except ValueError:
+            raise ValueError(f"LOOMNET_MPI_TIMEOUT must be a number of seconds, got {timeout!r}") from None
     if workers == "auto":
         workers = max(1, cpu_cores() // collective.local_size)
     return DistributedTrainer(model, X, y, comm=collective, threads=workers or 1, deterministic=deterministic,

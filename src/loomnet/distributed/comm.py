@@ -24,6 +24,7 @@ class SerialCollective:
     """One process: every collective is the identity."""
 
     rank, size, local_size = 0, 1, 1
+    timeout: float | None = None
 
     def sum_in_place(self, buffer: NDArray) -> None:
         """Allreduce(SUM) in place: nothing to add."""
@@ -44,13 +45,19 @@ class SerialCollective:
 
 
 class MPICollective:
-    """Collectives on an mpi4py communicator (buffers are numpy arrays, reduced in place)."""
+    """Collectives on an mpi4py communicator (buffers are numpy arrays, reduced in place).
 
-    def __init__(self, comm: Any):
+    With ``timeout`` (seconds), the per-step collectives are started non-blocking and a rank
+    that waits longer than that for the others aborts the job, naming itself and the wait:
+    a stuck rank (stopped, deadlocked, on a dead disk) then ends the job instead of hanging it.
+    """
+
+    def __init__(self, comm: Any, timeout: float | None = None):
         from mpi4py import MPI
 
         self._MPI = MPI
         self.comm = comm
+        self.timeout = timeout
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         self.local_size = node.Get_size()
@@ -58,14 +65,29 @@ class MPICollective:
 
     def sum_in_place(self, buffer: NDArray) -> None:
         """One in-place Allreduce(SUM) over the contiguous buffer."""
-        self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
+        if self.timeout is None:
+            self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
+        else:
+            self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM), "Allreduce")
 
     def gather_blocks_in_place(self, blocks: NDArray, blocks_per_rank: list[int]) -> None:
         """Allgatherv of whole rows of ``blocks``: rank r owns the next ``blocks_per_rank[r]`` rows."""
         width = blocks.shape[1]
         counts = [k * width for k in blocks_per_rank]
         displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
-        self.comm.Allgatherv(self._MPI.IN_PLACE, [blocks, (counts, displs)])
+        if self.timeout is None:
+            self.comm.Allgatherv(self._MPI.IN_PLACE, [blocks, (counts, displs)])
+        else:
+            self._wait(self.comm.Iallgatherv(self._MPI.IN_PLACE, [blocks, (counts, displs)]), "Allgatherv")
+
+    def _wait(self, request: Any, what: str) -> None:
+        deadline = time.monotonic() + self.timeout
+        while not request.Test():
+            if time.monotonic() > deadline:
+                print(f"loomnet: rank {self.rank} of {self.size} waited {self.timeout:g} s for the other ranks in "
+                      f"{what}; one of them is stuck or far slower; aborting all ranks", file=sys.stderr, flush=True)
+                time.sleep(_FORWARD_SECONDS)
+                self.abort(1)
 
     def allgather(self, obj: Any) -> list[Any]:
         return self.comm.allgather(obj)

@@ -58,8 +58,9 @@ class DistributedTrainer(Trainer):
     least 8 when deterministic); in deterministic mode it fixes the reduction order, so the same
     value gives the same bits on any number of ranks up to it.
     ``threads`` threads per rank split the rank's rows; BLAS threads are limited so that
-    ranks × threads × BLAS threads per node stays within its cores. Rank 0 alone runs the
-    callbacks and prints; stopping decisions are agreed by all ranks.
+    ranks × threads × BLAS threads per node stays within its cores. ``timeout``: a rank that
+    waits longer than that (seconds) for the others in a step aborts the job (default: wait).
+    Rank 0 alone runs the callbacks and prints; stopping decisions are agreed by all ranks.
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class DistributedTrainer(Trainer):
         micro_batches: int | None = None,
         threads: int = 1,
         blas_threads: int | None = None,
+        timeout: float | None = None,
         epochs: int = 100,
         batch_size: int | str | None = 32,
         validation_data: tuple[ArrayLike | str, ArrayLike] | None = None,
@@ -88,6 +90,10 @@ class DistributedTrainer(Trainer):
         classes: ArrayLike | None = None,
     ):
         self.collective: Collective = get_collective(comm)
+        if timeout is not None:
+            if not timeout > 0:
+                raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            self.collective.timeout = float(timeout)
         rank, size = self.collective.rank, self.collective.size
         self.deterministic = bool(deterministic)
         self.threads = check_positive(threads, "threads", integer=True)
