@@ -28,6 +28,7 @@ from ..network import StepWorkspace
 from ..parallel.pool import WorkerPool
 from ..preprocessing import train_test_split
 from ..training import (
+    _SHUFFLE_STREAM,
     Callback,
     EarlyStopping,
     History,
@@ -257,7 +258,7 @@ class DistributedTrainer(Trainer):
         """The global sample order: the one-process permutation from (seed, epoch)."""
         if not self.shuffle:
             return np.arange(self.n_samples)
-        return np.random.default_rng([self.seed, 0, epoch]).permutation(self.n_samples)
+        return np.random.default_rng([self.seed, _SHUFFLE_STREAM, epoch]).permutation(self.n_samples)
 
     def train_step(self, epoch: int, step: int, idx: NDArray[np.int64]) -> float:
         normalizer = float(len(idx)) if self.sample_weight is None else float(self.sample_weight[idx].sum())
