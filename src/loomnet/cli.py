@@ -123,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(command)
         args = parser.parse_args(argv)
+        # argparse (CPython 3.11-3.12) turns a required positional after a second '--' into []
+        missing = [name for name, value in vars(args).items() if isinstance(value, list) and not value]
+        if missing:
+            raise UsageError(f"the argument {missing[0]} is missing (see loomnet {args.command} --help)")
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2

@@ -422,6 +422,11 @@ class Sequential:
             model.build(n_features)
             if params is not None:
                 model.set_params(np.asarray(params, dtype=model.dtype))
+            for name, scaler, width in (("preprocess", model.preprocess, model.n_features),
+                                        ("target_preprocess", model.target_preprocess, model.n_outputs)):
+                if _fitted(scaler) and getattr(scaler, "n_features_in_", width) != width:
+                    raise ValueError(f"the stored {name} was fitted on {scaler.n_features_in_} columns, "
+                                     f"the network has {width}")
         classes = config.get("classes")
         if classes is not None:
             n_classes = 2 if model.loss.task == "binary" else getattr(model, "n_outputs", None)

@@ -85,9 +85,13 @@ class StandardScaler(Transformer):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StandardScaler:
         obj = cls()
-        obj.mean_, obj.scale_ = np.asarray(d["mean"], float), np.asarray(d["scale"], float)
+        obj.mean_, obj.scale_ = _stored_vectors(d, "mean", "scale")
         obj.fitted_ = True
         return obj
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.mean_.shape[0])
 
 
 class MinMaxScaler(Transformer):
@@ -131,9 +135,13 @@ class MinMaxScaler(Transformer):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MinMaxScaler:
         obj = cls(tuple(d["feature_range"]))
-        obj.min_, obj.span_ = np.asarray(d["min"], float), np.asarray(d["span"], float)
+        obj.min_, obj.span_ = _stored_vectors(d, "min", "span")
         obj.fitted_ = True
         return obj
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.min_.shape[0])
 
 
 class LabelEncoder:
@@ -218,6 +226,22 @@ def get_scaler(value: str | Transformer | None) -> Transformer | None:
     if isinstance(value, str) and value.lower() == "none":
         return None
     raise ValueError(f"unknown preprocessing {value!r}; valid choices are: none, {', '.join(sorted(SCALERS))}")
+
+
+def _stored_vectors(d: dict[str, Any], *names: str) -> list[Array]:
+    """Fitted per-feature vectors read back from a dict: 1-D, finite, all the same length, or ValueError."""
+    vectors = []
+    for name in names:
+        try:
+            vector = np.asarray(d[name], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"stored scaler field {name!r} is not a list of numbers") from None
+        if vector.ndim != 1 or not np.isfinite(vector).all():
+            raise ValueError(f"stored scaler field {name!r} must be a 1-D list of finite numbers")
+        vectors.append(vector)
+    if len({v.shape[0] for v in vectors}) != 1:
+        raise ValueError(f"stored scaler fields {', '.join(names)} differ in length")
+    return vectors
 
 
 def scaler_from_dict(d: dict[str, Any] | None) -> Transformer | None:
