@@ -94,8 +94,10 @@ def run(args: argparse.Namespace, out: Any) -> int:
     settings = _settings(args, target, encoder.task, X, y)
     ckpt = checkpoint_path(args.checkpoint_dir) if args.checkpoint_dir else None
     callbacks: list[Callback] = [TrainingMetric(), ProgressBar(out, args.epochs)]
+    checkpointer = None
     if ckpt is not None:
-        callbacks.append(Checkpointer(ckpt, args.checkpoint_every, settings, save_checkpoint))
+        checkpointer = Checkpointer(ckpt, args.checkpoint_every, settings, save_checkpoint)
+        callbacks.append(checkpointer)
     trainer = _make_trainer(args, out, model, X, y, callbacks)
     if args.resume:
         header, tensors = read_checkpoint(ckpt)
@@ -112,9 +114,9 @@ def run(args: argparse.Namespace, out: Any) -> int:
     if not getattr(trainer, "is_root", True):
         return 130 if trainer.stop_requested else 0
     if trainer.stop_requested:
-        where = f"epoch {trainer.epoch + 1}, step {trainer.step}"
-        saved = f"; checkpoint saved in {args.checkpoint_dir}, continue with --resume" if ckpt else ""
-        print(f"error: interrupted at {where}{saved}", file=sys.stderr)
+        where = f"at epoch {trainer.epoch + 1}, step {trainer.step}" if trainer.step else \
+            f"during epoch {trainer.epoch + 1}"
+        print(f"error: interrupted {where}{_resume_hint(checkpointer, args.checkpoint_dir)}", file=sys.stderr)
         return 130
 
     extra = {"input": encoder.to_dict(), "settings": settings}
@@ -389,18 +391,44 @@ class TrainingMetric(Callback):
 
 
 class Checkpointer(Callback):
-    """Saves a checkpoint every ``every`` epochs, and right after the step during which a stop was requested."""
+    """Saves a checkpoint every ``every`` epochs, and right after the step during which a stop was requested.
+
+    Trainers that report no steps (Hogwild workers run whole epochs) keep the last epoch checkpoint.
+    """
 
     def __init__(self, path: Path, every: int, settings: dict[str, Any], save: Any):
         self.path, self.every, self.settings, self.save = path, every, settings, save
+        self.saved_at: tuple[int, int] | None = None  # (epoch, step) of the last checkpoint written
+        self.saved_on_stop = False
 
     def on_batch_end(self, trainer: Any, epoch: int, step: int, batch_size: int, loss: float) -> None:
         if trainer.stop_requested:
-            self.save(trainer, self.path, settings=self.settings)
+            self._save(trainer)
+            self.saved_on_stop = True
 
     def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
         if trainer.stop_requested or trainer.epoch % self.every == 0:
-            self.save(trainer, self.path, settings=self.settings)
+            self._save(trainer)
+            self.saved_on_stop = trainer.stop_requested
+
+    def _save(self, trainer: Any) -> None:
+        self.save(trainer, self.path, settings=self.settings)
+        self.saved_at = (trainer.epoch, trainer.step)
+
+
+def _resume_hint(checkpointer: Checkpointer | None, directory: str | None) -> str:
+    """What an interrupted run left to resume from, for its last message."""
+    if checkpointer is None:
+        return ""
+    if checkpointer.saved_on_stop:
+        return f"; checkpoint saved in {directory}, continue with --resume"
+    if checkpointer.saved_at is not None:
+        epoch, step = checkpointer.saved_at
+        position = f"epoch {epoch + 1}, step {step}" if step else f"the start of epoch {epoch + 1}"
+        return f"; the last checkpoint (at {position}) is in {directory}, continue with --resume"
+    if checkpointer.path.exists():
+        return f"; the checkpoint in {directory} is unchanged, continue with --resume"
+    return "; no checkpoint was written yet"
 
 
 class _stop_on_signals:
