@@ -139,16 +139,17 @@ def search_memory(n: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small data: a smoke run of every section")
+    parser.add_argument("--samples", type=int, help="training samples (default 60,000; 8,192 with --quick)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
-    n = 8192 if args.quick else 60_000
+    n = args.samples or (8192 if args.quick else 60_000)
     X, y = synthetic(n + 2000)
     X, Xv, y, yv = X[:n], X[n:], y[:n], y[n:]
     batches = (32, 128) if args.quick else BATCHES
 
     def samples_for(batch: int) -> int:  # about the same wall time per measurement
-        return min(n, (2048 if args.quick else 8192) * max(1, batch // 32))
+        return min(n, (2048 if args.quick else 4096) * max(1, batch // 32))
 
     print(f"loomnet thread benchmark, {datetime.date.today()} UTC, {available_cores()} cores, "
           f"MLP {N_FEATURES}-{'-'.join(map(str, HIDDEN))}-{N_CLASSES} float32, SGD momentum 0.9"

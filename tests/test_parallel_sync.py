@@ -127,7 +127,7 @@ def test_auto_reports_its_choice_in_the_history():
     assert any(note.startswith("parallel: mode=") for note in history.notes)
 
 
-def test_auto_times_a_step_when_the_shapes_do_not_decide(monkeypatch):
+def test_auto_times_sync_split_blas_threads_and_hogwild_without_training(monkeypatch):
     import loomnet.parallel.auto as auto
     import loomnet.parallel.engine as engine
 
@@ -137,7 +137,9 @@ def test_auto_times_a_step_when_the_shapes_do_not_decide(monkeypatch):
     X, y = rng.normal(size=(512, 256)).astype(np.float32), rng.integers(0, 4, 512)
     model = ln.Sequential([ln.Dense(256, "relu"), ln.Dense(4)], seed=0)
     trainer = Trainer(model, X, y, epochs=1, batch_size=256, workers="auto")
-    assert "measured a step" in trainer.parallel.plan.reason
+    reason = trainer.parallel.plan.reason
+    assert "measured samples/s" in reason
+    assert all(f"{mode} {split}" in reason for mode, split in [("sync", "2×1"), ("sync", "1×2"), ("hogwild", "2×1")])
     assert np.array_equal(model.params, ln.Sequential([ln.Dense(256, "relu"), ln.Dense(4)], seed=0)
                           .build(256).params)  # timing did not train
 

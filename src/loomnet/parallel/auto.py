@@ -5,8 +5,9 @@ products are too small for BLAS threads to pay off and a synchronous split only 
 hand-offs, so independent Hogwild workers win (1.9× at batch 32). From batch 64 up, each
 core can take a slice of the batch big enough to keep its BLAS busy, and the synchronous
 split keeps the single-worker result; too small a slice and BLAS threads alone are faster.
-Between those (batch > 32, slices big enough), which of the two wins depends on the machine
-and its load, so ``measure_plans`` times one gradient step of each and keeps the faster.
+That is :func:`auto_plan`, from the shapes alone. But which wins depends on the machine and
+its load (on a loaded machine, multi-threaded BLAS collapses), so ``workers="auto"`` times a
+few gradient steps of each candidate with :func:`measure_plans` and keeps the fastest.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
+from ..network import StepWorkspace
 from .cores import available_cores
 
 HOGWILD_MAX_BATCH = 32   # at or below: asynchronous workers
 MIN_SLICE_ROWS = 32      # a synchronous micro-batch smaller than this leaves BLAS idle
 MIN_SLICE_FLOPS = 2e6    # ... and so does one whose matrix products are tiny
+HOGWILD_MARGIN = 1.2     # measured: Hogwild must be this much faster than sync to be chosen
+PRIOR_MARGIN = 0.9       # the shapes' choice stands if it measures within 10% of the fastest
 
 
 @dataclass(frozen=True)
@@ -54,36 +60,72 @@ def auto_plan(batch_size: int, layer_widths: list[int], cores: int | None = None
                         f"slices of {rows} rows are too small: one worker, {cores} BLAS threads")
 
 
-def candidate_plans(plan: ParallelPlan, cores: int) -> list[ParallelPlan]:
-    """The plans worth timing against ``plan``: a synchronous split against BLAS threads alone."""
-    if plan.mode != "sync" or cores == 1 or plan.workers == 1:
-        return [plan]
-    return [plan, ParallelPlan("sync", 1, 1, cores)]
+def candidate_plans(batch_size: int, cores: int) -> list[ParallelPlan]:
+    """The plans ``workers="auto"`` times: a synchronous split, BLAS threads alone, and Hogwild."""
+    if cores == 1:
+        return [ParallelPlan("sync", 1, 1, 1, "one core: nothing to split")]
+    plans = [ParallelPlan("sync", 1, 1, cores)]
+    if batch_size >= cores:
+        plans.insert(0, ParallelPlan("sync", cores, cores, 1))
+    return plans + [ParallelPlan("hogwild", cores, 1, 1)]
 
 
-def measure_plans(trainer, plans: list[ParallelPlan], repeats: int = 3) -> ParallelPlan:  # noqa: ANN001
-    """The plan whose synchronous gradient step on the trainer's first batch is fastest (best of ``repeats``).
+def measure_plans(trainer, plans: list[ParallelPlan], prior: ParallelPlan | None = None,  # noqa: ANN001
+                  repeats: int = 3) -> ParallelPlan:
+    """The plan with the most samples/s over a few gradient steps on the trainer's first batch.
 
-    Only gradients are computed (into ``trainer.grad``); the parameters are not touched.
+    Synchronous plans time one batch step; Hogwild times its workers each computing a step
+    at once. Only gradients are computed, into scratch buffers: the parameters are not touched.
+    Hogwild must beat the best synchronous plan by ``HOGWILD_MARGIN`` to be chosen, because it
+    gives up the exact, reproducible result for its speed. The ``prior`` (the shapes' choice)
+    is kept when it is within ``PRIOR_MARGIN`` of the winner, so timing noise does not flip it.
     """
+    if len(plans) == 1:
+        return plans[0]
+    idx = trainer.epoch_order(0)[:trainer.batch_size]
+    Xb, yb, wb = trainer.gather(idx)
+    Xb, yb = Xb.copy(), yb.copy()
+    rates = [_samples_per_s(trainer, plan, Xb, yb, wb, repeats) for plan in plans]
+    best_sync = max(range(len(plans)), key=lambda i: rates[i] if plans[i].mode == "sync" else -1.0)
+    chosen = best_sync
+    for i, plan in enumerate(plans):
+        if plan.mode == "hogwild" and rates[i] > HOGWILD_MARGIN * rates[best_sync]:
+            chosen = i
+    for i, plan in enumerate(plans):
+        if prior is not None and _same(plan, prior) and rates[i] >= PRIOR_MARGIN * rates[chosen]:
+            chosen = i
+    plan = plans[chosen]
+    timed = ", ".join(f"{p.mode} {p.workers}×{p.blas_threads} {r:,.0f}" for p, r in zip(plans, rates, strict=True))
+    return ParallelPlan(plan.mode, plan.workers, plan.micro_batches, plan.blas_threads,
+                        f"measured samples/s, mode workers×BLAS threads: {timed}")
+
+
+def _same(a: ParallelPlan, b: ParallelPlan) -> bool:
+    return (a.mode, a.workers, a.micro_batches, a.blas_threads) == (b.mode, b.workers, b.micro_batches, b.blas_threads)
+
+
+def _samples_per_s(trainer, plan: ParallelPlan, Xb, yb, wb, repeats: int) -> float:  # noqa: ANN001
     from .cores import blas_limits
     from .pool import WorkerPool
     from .sync import SyncGradient
 
-    idx = trainer.epoch_order(0)[:trainer.batch_size]
-    Xb, yb, wb = trainer.gather(idx)
-    timings = []
-    for plan in plans:
-        with blas_limits(plan.blas_threads), WorkerPool(plan.workers) as pool:
+    model = trainer.model
+    with blas_limits(plan.blas_threads), WorkerPool(plan.workers) as pool:
+        if plan.mode == "sync":
             step = SyncGradient(trainer, plan.micro_batches, pool)
-            best = float("inf")
-            for _ in range(repeats + 1):  # the first call warms buffers up
-                t0 = time.perf_counter()
-                step.compute_gradient(Xb, yb, wb, 0, 0)
-                best = min(best, time.perf_counter() - t0)
-            timings.append(best)
-    fastest = min(range(len(plans)), key=timings.__getitem__)
-    plan = plans[fastest]
-    others = ", ".join(f"{p.workers}×{p.blas_threads} {t * 1e3:.2f} ms" for p, t in zip(plans, timings, strict=True))
-    return ParallelPlan(plan.mode, plan.workers, plan.micro_batches, plan.blas_threads,
-                        f"measured a step (workers×BLAS threads: {others})")
+            run, rows = (lambda: step.compute_gradient(Xb, yb, wb, 0, 0)), len(Xb)
+        else:
+            grads = [np.zeros_like(model.params) for _ in range(plan.workers)]
+            workspaces = [StepWorkspace() for _ in range(plan.workers)]
+
+            def one_step(t: int) -> None:
+                rng = trainer.dropout_rng(0, 0, t)
+                model.loss_and_grad(model.params, Xb, yb, wb, grad=grads[t], rng=rng, ws=workspaces[t])
+
+            run, rows = (lambda: pool.run(one_step)), plan.workers * len(Xb)
+        best = float("inf")
+        for _ in range(repeats + 1):  # the first call warms buffers up
+            t0 = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - t0)
+    return rows / best

@@ -32,9 +32,9 @@ def make_plan(trainer: Trainer, workers: int | str, mode: str, micro_batches: in
         if micro_batches is not None:
             raise ValueError("micro_batches is chosen by workers='auto'; give workers=N to set it")
         widths = [trainer.model.n_features] + [layer.n_out for layer in trainer.model.layers]
-        plan = auto_plan(trainer.batch_size, widths)
-        candidates = candidate_plans(plan, available_cores())
-        return plan if len(candidates) == 1 else measure_plans(trainer, candidates)
+        cores = available_cores()
+        prior = auto_plan(trainer.batch_size, widths, cores)
+        return measure_plans(trainer, candidate_plans(trainer.batch_size, cores), prior)
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive integer or 'auto', got {workers!r}")
     if mode not in MODES:
