@@ -62,10 +62,11 @@ def _same_run(a, b) -> None:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("threads", [[], ["--workers", "2", "--mode", "sync"]], ids=["serial", "2-workers"])
-def test_ctrl_c_mid_epoch_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path, reference, threads):
+@pytest.mark.parametrize("threads, signum", [([], signal.SIGINT), (["--workers", "2", "--mode", "sync"], signal.SIGINT),
+                                             ([], signal.SIGTERM)], ids=["serial", "2-workers", "sigterm"])
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path, reference, threads, signum):
     stopped = run_cli("train", *RUN, *threads, "-o", "m.loom", "--checkpoint-dir", "ck", cwd=tmp_path,
-                      prelude=_signal_at(2, 10, signal.SIGINT))
+                      prelude=_signal_at(2, 10, signum))
     assert stopped.returncode == 130
     assert stopped.stderr.strip().splitlines() == [
         "error: interrupted at epoch 3, step 11; checkpoint saved in ck, continue with --resume"]
@@ -107,3 +108,15 @@ def test_resume_with_different_options_is_refused(tmp_path):
     assert first.returncode == 0
     changed = run_cli("train", *RUN, "--lr", "0.5", "--checkpoint-dir", "ck", "--resume", cwd=tmp_path)
     assert_user_error(changed, "cannot resume", "lr was None, now 0.5")
+
+
+def test_the_interruption_message_says_what_can_be_resumed(tmp_path):
+    from loomnet.commands.train import Checkpointer, _resume_hint
+
+    checkpointer = Checkpointer(tmp_path / "checkpoint.loom", 1, {}, save=None)
+    assert _resume_hint(None, None) == ""
+    assert _resume_hint(checkpointer, "ck") == "; no checkpoint was written yet"
+    checkpointer.saved_at = (3, 0)
+    assert "last checkpoint (at the start of epoch 4)" in _resume_hint(checkpointer, "ck")
+    checkpointer.saved_on_stop = True
+    assert _resume_hint(checkpointer, "ck") == "; checkpoint saved in ck, continue with --resume"
