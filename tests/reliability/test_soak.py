@@ -12,7 +12,9 @@ from loomnet import Dense, Dropout, EarlyStopping, Sequential, Trainer
 
 from .conftest import blobs, live_threads, os_threads, rss_mb
 
-WORKERS = [1, 2] if "workers" in inspect.signature(Trainer).parameters else [None]
+THREADED = "workers" in inspect.signature(Trainer).parameters
+# (workers, mode): the plain loop, and the threaded engines when this build has them
+WORKERS = [(None, None)] + ([(2, "sync"), (2, "hogwild")] if THREADED else [])
 
 
 def soak(n_fits: int, fit_once) -> tuple[float, float, int, int, int, int]:
@@ -37,25 +39,25 @@ def report_and_check(name: str, result) -> None:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("workers", WORKERS)
-def test_a_thousand_small_fits_leak_no_memory_or_threads(workers):
+@pytest.mark.parametrize("workers,mode", WORKERS)
+def test_a_thousand_small_fits_leak_no_memory_or_threads(workers, mode):
     X, y = blobs(n=96, n_features=8)
-    extra = {} if workers is None else {"workers": workers}
+    extra = {} if workers is None else {"workers": workers, "mode": mode}
 
     def fit_once(i: int) -> None:
         model = Sequential([Dense(16, "relu"), Dense(3)], seed=i)
         model.fit(X, y, epochs=2, batch_size=32, **extra)
         assert np.isfinite(model.params).all()
 
-    report_and_check(f"1000 fits (workers={workers})", soak(1000, fit_once))
+    report_and_check(f"1000 fits (workers={workers}, mode={mode})", soak(1000, fit_once))
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize("workers", WORKERS)
-def test_a_thousand_realistic_fits_with_validation_dropout_and_prediction(workers):
+@pytest.mark.parametrize("workers,mode", WORKERS)
+def test_a_thousand_realistic_fits_with_validation_dropout_and_prediction(workers, mode):
     X, y = blobs(n=1500, n_features=32, n_classes=5)
-    extra = {} if workers is None else {"workers": workers}
+    extra = {} if workers is None else {"workers": workers, "mode": mode}
 
     def fit_once(i: int) -> None:
         model = Sequential([Dense(64, "relu"), Dropout(0.2), Dense(32, "relu"), Dense(5)], seed=i)
@@ -64,4 +66,4 @@ def test_a_thousand_realistic_fits_with_validation_dropout_and_prediction(worker
         model.predict_proba(X[:200])
         model.evaluate(X[:200], y[:200])
 
-    report_and_check(f"1000 realistic fits (workers={workers})", soak(1000, fit_once))
+    report_and_check(f"1000 realistic fits (workers={workers}, mode={mode})", soak(1000, fit_once))
