@@ -29,6 +29,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 import loomnet as ln  # noqa: E402
 from loomnet.parallel import available_cores  # noqa: E402
@@ -52,8 +53,11 @@ def build(seed: int = 0) -> ln.Sequential:
     return ln.Sequential(layers, optimizer=ln.SGD(0.01, momentum=0.9), preprocess=None, seed=seed)
 
 
-def samples_per_s(X, y, batch: int, samples: int, **parallel) -> float:
+def samples_per_s(X, y, batch: int, samples: int, blas_threads: int | None = None, **parallel) -> float:
     """Training throughput of one pass over ``samples`` rows (after one warm-up pass)."""
+    if blas_threads is not None:
+        with threadpool_limits(blas_threads, user_api="blas"):
+            return samples_per_s(X, y, batch, samples, **parallel)
     model = build()
     rows = min(samples, len(X))
     Trainer(model, X[:min(rows, 4 * batch)], y[:min(rows, 4 * batch)], epochs=1, batch_size=batch,
@@ -62,21 +66,23 @@ def samples_per_s(X, y, batch: int, samples: int, **parallel) -> float:
     return trainer.run().records[-1]["samples_per_s"]
 
 
-CONFIGS = [  # (label, options)
-    ("sync ×2 (2 micro-batches)", {"workers": 2, "mode": "sync", "micro_batches": 2}),
-    ("hogwild ×2", {"workers": 2, "mode": "hogwild"}),
-    ("locked ×2", {"workers": 2, "mode": "locked"}),
-    ("auto", {"workers": "auto"}),
-]
+def configs(worker_counts: list[int]) -> list[tuple[str, dict]]:
+    """(label, options) for every row after the single-worker baseline."""
+    rows = [("single worker, 1 BLAS thread", {"blas_threads": 1})]
+    for n in worker_counts:
+        rows += [(f"sync ×{n} ({n} micro-batches)", {"workers": n, "mode": "sync", "micro_batches": n}),
+                 (f"hogwild ×{n}", {"workers": n, "mode": "hogwild"}),
+                 (f"locked ×{n}", {"workers": n, "mode": "locked"})]
+    return rows + [("auto", {"workers": "auto"})]
 
 
-def throughput_table(X, y, batches, samples_for) -> list[dict]:
+def throughput_table(X, y, batches, samples_for, worker_counts) -> list[dict]:
     rows = []
     for batch in batches:
         samples = samples_for(batch)
         base = samples_per_s(X, y, batch, samples)
         rows.append({"batch": batch, "config": "single worker (BLAS threads)", "samples_per_s": base, "vs": 1.0})
-        for label, options in CONFIGS:
+        for label, options in configs(worker_counts):
             rate = samples_per_s(X, y, batch, samples, **options)
             rows.append({"batch": batch, "config": label, "samples_per_s": rate, "vs": rate / base})
     return rows
@@ -140,6 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small data: a smoke run of every section")
     parser.add_argument("--samples", type=int, help="training samples (default 60,000; 8,192 with --quick)")
+    parser.add_argument("--workers", type=int, nargs="+", help="worker counts to measure (default: 2 and the cores)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -154,7 +161,8 @@ def main() -> None:
     print(f"loomnet thread benchmark, {datetime.date.today()} UTC, {available_cores()} cores, "
           f"MLP {N_FEATURES}-{'-'.join(map(str, HIDDEN))}-{N_CLASSES} float32, SGD momentum 0.9"
           + (" [--quick]" if args.quick else ""))
-    table = throughput_table(X, y, batches, samples_for)
+    worker_counts = args.workers or sorted({2, available_cores()})
+    table = throughput_table(X, y, batches, samples_for, worker_counts)
     print(f"\n{'batch':>6}  {'configuration':<30}{'samples/s':>12}{'vs single':>11}")
     for row in table:
         print(f"{row['batch']:>6}  {row['config']:<30}{row['samples_per_s']:>12,.0f}{row['vs']:>10.2f}×")
