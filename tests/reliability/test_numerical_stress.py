@@ -154,7 +154,7 @@ def test_two_samples_two_classes_train():
 
 @pytest.mark.timeout(120)
 def test_ten_thousand_classes_train_with_normalised_probabilities():
-    n_classes, n = 10_000, 12_000
+    n_classes, n = 10_000, 10_000
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, 8)).astype(np.float32)
     y = np.arange(n) % n_classes
