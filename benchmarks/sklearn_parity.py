@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/sklearn_parity.py            # full: 3 timed fits each, 60,000 x 784
     .venv/bin/python benchmarks/sklearn_parity.py --quick    # 1 fit each, 12,000 x 784, fewer epochs
+    .venv/bin/python benchmarks/sklearn_parity.py --workers auto   # loomnet with its threads (an extra)
 
 Both libraries get the same float32 arrays (standardised on the training split), the same
 estimator parameters and the same random_state; the time is ``fit`` wall time, best of the
@@ -62,7 +63,7 @@ def timed_fit(cls: type, params: dict, X: np.ndarray, y: np.ndarray) -> tuple[fl
     return time.perf_counter() - t0, estimator
 
 
-def run(quick: bool, repeats: int) -> list[dict]:
+def run(quick: bool, repeats: int, workers: int | str = 1) -> list[dict]:
     rows = []
     for name, X, y, params in tasks(quick):
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, seed=0)
@@ -70,13 +71,14 @@ def run(quick: bool, repeats: int) -> list[dict]:
         X_train = scaler.transform(X_train).astype(np.float32)
         X_test = scaler.transform(X_test).astype(np.float32)
         params = dict(params, random_state=0)
+        loomnet_extra = {} if workers == 1 else {"n_workers": workers}
         times: dict[str, list[float]] = {"sklearn": [], "loomnet": []}
         fitted = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             for _ in range(repeats):
-                for label, cls in (("sklearn", SklearnMLP), ("loomnet", LoomnetMLP)):
-                    seconds, fitted[label] = timed_fit(cls, params, X_train, y_train)
+                for label, cls, extra in (("sklearn", SklearnMLP, {}), ("loomnet", LoomnetMLP, loomnet_extra)):
+                    seconds, fitted[label] = timed_fit(cls, {**params, **extra}, X_train, y_train)
                     times[label].append(seconds)
         rows.append(
             {
@@ -110,13 +112,18 @@ def _format_row(r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller large task, one fit each")
+    parser.add_argument("--workers", default="1", help="loomnet's n_workers (an extra; default 1 = same as sklearn)")
     parser.add_argument("--repeats", type=int, default=None, help="timed fits per library (default 3, quick 1)")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
-    print(f"loomnet.sklearn vs scikit-learn, float32 input, best of {repeats}; adam, batch_size='auto'")
+    workers = args.workers if args.workers == "auto" else int(args.workers)
+    print(
+        f"loomnet.sklearn vs scikit-learn, float32 input, best of {repeats}; adam, batch_size='auto'; "
+        f"loomnet n_workers={workers}"
+    )
     print(HEADER)
     print("|" + "|".join("-" * (len(cell)) for cell in HEADER.split("|")[1:-1]) + "|")
-    rows = run(args.quick, repeats)
+    rows = run(args.quick, repeats, workers)
     worst = max(abs(r["acc_sklearn"] - r["acc_loomnet"]) for r in rows)
     print(f"largest accuracy gap: {100 * worst:.2f} points")
 
