@@ -232,7 +232,7 @@ def _check_header(path: Path, header: list[str]) -> None:
 
 def _csv_frame(path: Path, header: list[str], rows: list[list[str]], lines: list[int], start: int) -> Frame:
     table = np.array(rows, dtype=object).reshape(len(rows), len(header))
-    values = {name: np.char.strip(table[:, i].astype(str)).astype(object) for i, name in enumerate(header)}
+    values = {name: table[:, i] for i, name in enumerate(header)}  # text as read: _text() strips it when used
     return Frame(str(path), header, values, start, "csv", lines=np.array(lines, dtype=np.int64))
 
 
@@ -242,8 +242,25 @@ def _missing_mask(values: NDArray) -> NDArray[np.bool_]:
         return np.zeros(len(values), dtype=bool)
     if values.dtype.kind == "f":
         return np.isnan(values)
-    lowered = np.char.lower(values.astype(str))
-    return np.isin(lowered, list(MISSING))
+    return np.isin(np.char.lower(_text(values)), list(MISSING))
+
+
+def _text(values: NDArray) -> NDArray[np.str_]:
+    """Cell values as stripped strings."""
+    return np.char.strip(values.astype(str))
+
+
+def _parse_numbers(values: NDArray) -> tuple[NDArray[np.float64] | None, NDArray[np.bool_]]:
+    """(numbers with NaN where missing, the missing mask); numbers is None when a present value is not a number."""
+    if values.dtype.kind in "biuf":
+        numbers = values.astype(np.float64)
+        return numbers, np.isnan(numbers)
+    try:
+        numbers = values.astype(np.float64)  # the fast path: every cell is a number ('nan' counts as missing)
+        return numbers, np.isnan(numbers)
+    except (ValueError, TypeError):
+        missing = _missing_mask(values)
+        return _as_float(values, missing), missing
 
 
 def _as_float(values: NDArray, missing: NDArray[np.bool_]) -> NDArray[np.float64] | None:
@@ -308,8 +325,7 @@ class TableEncoder:
 
     def _fit_column(self, frame: Frame, name: str) -> dict[str, Any]:
         values = frame.values[name]
-        missing = _missing_mask(values)
-        numbers = _as_float(values, missing)
+        numbers, missing = _parse_numbers(values)
         present = ~missing
         if not present.any():
             raise DataError(f"{frame.source}: column {name!r} has no values")
@@ -318,7 +334,7 @@ class TableEncoder:
             if self.impute is not None and missing.any():
                 fill = float(np.mean(numbers[present]) if self.impute == "mean" else np.median(numbers[present]))
             return {"name": name, "kind": "numeric", "fill": fill}
-        cats, counts = np.unique(values[present].astype(str), return_counts=True)
+        cats, counts = np.unique(_text(values[present]), return_counts=True)
         fill = str(cats[counts.argmax()]) if self.impute is not None else None
         return {"name": name, "kind": "categorical", "categories": cats.tolist(), "fill": fill}
 
@@ -358,19 +374,19 @@ class TableEncoder:
         blocks = []
         for col in self.columns:
             values = frame.values[col["name"]]
-            missing = _missing_mask(values)
+            numbers, missing = _parse_numbers(values) if col["kind"] == "numeric" else (None, _missing_mask(values))
             if missing.any() and col["fill"] is None:
                 i = int(np.argmax(missing))
                 hint = "" if self.impute else " (use --impute mean|median to fill missing values)"
                 raise DataError(f"{frame.source}: missing value in column {col['name']!r} at {frame.where(i)}{hint}")
             if col["kind"] == "numeric":
-                blocks.append(self._numeric(frame, col, values, missing)[:, None])
+                blocks.append(self._numeric(frame, col, values, numbers, missing)[:, None])
             else:
                 blocks.append(self._one_hot(frame, col, values, missing))
         return np.hstack(blocks) if blocks else np.empty((frame.n_rows, 0))
 
-    def _numeric(self, frame: Frame, col: dict[str, Any], values: NDArray, missing: NDArray) -> NDArray:
-        numbers = _as_float(values, missing)
+    def _numeric(self, frame: Frame, col: dict[str, Any], values: NDArray, numbers: NDArray | None,
+                 missing: NDArray) -> NDArray:
         if numbers is None:
             i = _first_bad_number(values, missing)
             raise DataError(f"{frame.source}: column {col['name']!r} is numeric but {frame.where(i)} holds "
@@ -384,7 +400,7 @@ class TableEncoder:
         return numbers
 
     def _one_hot(self, frame: Frame, col: dict[str, Any], values: NDArray, missing: NDArray) -> NDArray:
-        text = values.astype(str).astype(object)
+        text = _text(values).astype(object)
         if missing.any():
             text[missing] = col["fill"]
         categories = col["categories"]
@@ -422,18 +438,17 @@ class TableEncoder:
             raise DataError(f"{frame.source} has no target column {self.target!r}; "
                             f"columns are: {', '.join(frame.columns)}")
         values = frame.values[self.target]
-        missing = _missing_mask(values)
+        numbers, missing = _parse_numbers(values)
         if missing.any():
             raise DataError(f"{frame.source}: missing target value in column {self.target!r} at "
                             f"{frame.where(int(np.argmax(missing)))} (targets are never imputed)")
-        numbers = _as_float(values, missing)
         task = task or self.task
         if numbers is None:
             if task == "regress":
                 i = _first_bad_number(values, missing)
                 raise DataError(f"{frame.source}: the target column {self.target!r} is not numeric ({frame.where(i)} "
                                 f"holds {values[i]!r}); regression needs numbers, use --task classify")
-            return values.astype(str)
+            return _text(values)
         if not np.isfinite(numbers).all():
             i = int(np.argmax(~np.isfinite(numbers)))
             raise DataError(f"{frame.source}: the target column {self.target!r} has the non-finite value "
