@@ -61,7 +61,9 @@ class DistributedTrainer(Trainer):
     ``threads`` threads per rank split the rank's rows; BLAS threads are limited so that
     ranks × threads × BLAS threads per node stays within its cores. ``timeout``: a rank that
     waits longer than that (seconds) for the others in a step aborts the job (default: wait).
-    Rank 0 alone runs the callbacks and prints; stopping decisions are agreed by all ranks.
+    Rank 0 alone runs the callbacks and prints; stopping decisions are agreed by all ranks. A
+    callback must not change the parameters or the optimiser (only rank 0 would): the ranks
+    compare a parameter checksum after every epoch and raise if they differ.
     """
 
     def __init__(
