@@ -48,7 +48,7 @@ def compare(out_dir: str, collective) -> None:
 
 
 class FailingTrainer(DistributedTrainer):
-    """Rank 1 fails at the third step of the second epoch: by raising, dying, or stopping (SIGSTOP)."""
+    """Rank 1 fails at the third step of the second epoch: raises, dies, stops (SIGSTOP) or drifts."""
 
     how = "raise"
 
@@ -58,6 +58,9 @@ class FailingTrainer(DistributedTrainer):
                 os.kill(os.getpid(), signal.SIGKILL)
             if self.how == "stall":
                 os.kill(os.getpid(), signal.SIGSTOP)
+            if self.how == "drift":
+                self.model.params[0] += 1e-3  # as a callback changing the weights on one rank would
+                return super().train_step(epoch, step, idx)
             raise ValueError("injected failure on rank 1")
         return super().train_step(epoch, step, idx)
 

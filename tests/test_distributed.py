@@ -197,6 +197,7 @@ def test_three_ranks_with_empty_shards_give_the_one_process_bits(tmp_path):
     ("kill", "BAD TERMINATION"),
     ("bad_shard", "loading the data shards failed on 1 of 2 ranks: rank 1: ValueError"),
     ("stall", "rank 0 of 2 waited 2 s for the other ranks in Allreduce; one of them is stuck"),
+    ("drift", "RuntimeError: the ranks' parameters differ after epoch 2"),
 ])
 def test_a_failing_rank_ends_the_job_quickly_with_a_clear_message(tmp_path, how, message):
     proc, seconds = launch(2, how, tmp_path, timeout=90)
