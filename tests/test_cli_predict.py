@@ -109,3 +109,28 @@ def test_models_saved_from_python_work_with_the_cli(tmp_path):
     evaluation = json.loads(run_cli("evaluate", "py.loom", "builtin:diabetes", "--json", cwd=tmp_path).stdout)
     assert set(evaluation["metrics"]) == {"loss", "mse", "mae", "r2"}
     assert "confusion_matrix" not in evaluation
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_predict_memory_stays_flat_on_a_large_csv(tmp_path):
+    """A 400,000-row CSV (about 40 MB) is predicted in chunks: peak memory stays far below loading it whole."""
+    rng = np.random.default_rng(0)
+    with open(tmp_path / "big.csv", "w") as fh:
+        fh.write(",".join(f"x{i}" for i in range(10)) + ",y\n")
+        for _ in range(8):
+            X = rng.normal(size=(50_000, 10))
+            np.savetxt(fh, np.column_stack([X, X[:, 0] > 0]), delimiter=",", fmt=["%.6f"] * 10 + ["%d"])
+    with open(tmp_path / "big.csv") as src, open(tmp_path / "small.csv", "w") as dst:
+        dst.writelines(line for _, line in zip(range(2001), src, strict=False))
+    assert run_cli("train", "small.csv", "--target", "y", *TINY, cwd=tmp_path).returncode == 0
+    report_peak = """
+    import atexit, resource, sys
+    atexit.register(lambda: print(f"peak_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr))
+    """
+    result = run_cli("predict", "model.loom", "big.csv", "--chunk-rows", "4096", "-o", "out.csv", "--quiet",
+                     cwd=tmp_path, prelude=report_peak, timeout=600)
+    assert result.returncode == 0, result.stderr
+    peak_mb = int(result.stderr.split("peak_kb=")[1]) / 1024
+    assert sum(1 for _ in open(tmp_path / "out.csv")) == 400_001
+    assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
