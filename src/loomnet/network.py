@@ -241,7 +241,7 @@ class Sequential:
     # ----------------------------------------------------------------- data preparation
     def prepare_X(self, X: ArrayLike, *, fit: bool = False) -> Array:
         """Validate X, fit (training only) and apply the preprocessing, cast to the model dtype."""
-        X = check_array(X, name="X")
+        X = checked = check_array(X, name="X")  # finite, or refused
         if fit:
             if not self.built:
                 self.build(X.shape[1])
@@ -254,7 +254,7 @@ class Sequential:
             X = self.preprocess.transform(X)
         with np.errstate(over="ignore", invalid="ignore"):
             prepared = np.ascontiguousarray(X, dtype=self.dtype)
-        if not all_finite(prepared):
+        if prepared is not checked and not all_finite(prepared):  # scaling or casting can overflow
             row, col = np.argwhere(~np.isfinite(prepared))[0]
             raise ValueError(f"X has a value too large for {self.dtype.name} at row {row}, column {col} "
                              f"({X[row, col]:.3g} after preprocessing); scale the data, use a scaler "
@@ -327,8 +327,9 @@ class Sequential:
 
     def _raw_output(self, Xp: Array, chunk_size: int = 8192) -> Array:
         out = np.empty((Xp.shape[0], self.n_outputs), dtype=self.dtype)
+        ws = StepWorkspace()  # activation buffers reused from chunk to chunk, private to this call
         for start in range(0, Xp.shape[0], chunk_size):
-            out[start:start + chunk_size] = self.forward(Xp[start:start + chunk_size])[0]
+            out[start:start + chunk_size] = self.forward(Xp[start:start + chunk_size], ws=ws)[0]
         return out
 
     def predict_proba(self, X: ArrayLike) -> Array:
