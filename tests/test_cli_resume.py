@@ -73,6 +73,9 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_and_resume_is_bit_identical(tmp_pat
     assert not (tmp_path / "m.loom").exists()
     header, _ = read_checkpoint(tmp_path / "ck" / "checkpoint.loom")
     assert (header["trainer"]["epoch"], header["trainer"]["step"]) == (2, 11)
+    if not threads and signum == signal.SIGINT:
+        described = run_cli("inspect", "ck/checkpoint.loom", cwd=tmp_path)
+        assert "loomnet checkpoint, format version 1, resumes at epoch 3, step 11" in described.stdout
 
     resumed = run_cli("train", *RUN, *threads, "-o", "m.loom", "--checkpoint-dir", "ck", "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr

@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..modelfile import open_model
+from ..modelfile import open_model, read_header
 from . import fmt
 
-HELP = "describe a .loom model file"
+HELP = "describe a .loom model file (or a checkpoint)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a .loom model file")
+    p.add_argument("model", help="a .loom model file, or a checkpoint written by train --checkpoint-dir")
 
 
 def run(args: argparse.Namespace, out: Any) -> int:
+    header = read_header(args.model)
+    if header.get("kind") == "checkpoint":
+        return _checkpoint(args.model, header, out)
     loom = open_model(args.model)
     header, model = loom.header, loom.model
     arch = header["architecture"]
@@ -87,3 +90,28 @@ def _layer_table(model: Any) -> list[str]:
         lines.append(f"  {config['kind']:<10}{layer.n_out or '':>8}  {detail:<12}{count:>10,}")
     lines.append(f"  {'total':<32}{model.n_params:>10,}")
     return lines
+
+
+def _checkpoint(path: str, header: dict[str, Any], out: Any) -> int:
+    """Where a checkpointed run stands and the options it was started with."""
+    trainer, settings = header["trainer"], header.get("settings", {})
+    records = (trainer.get("history") or {}).get("records") or []
+    summary = {"file": path, "kind": "checkpoint", "format_version": header["format_version"],
+               "sha256": header["tensors"]["sha256"], "epoch": trainer["epoch"], "step": trainer["step"],
+               "optimizer_iterations": header["optimizer"].get("iterations"), "settings": settings,
+               "last_epoch": records[-1] if records else None}
+    position = f"resumes at epoch {trainer['epoch'] + 1}, step {trainer['step']}"
+    if settings.get("epochs") and trainer["epoch"] >= settings["epochs"]:
+        position = f"the run finished all {settings['epochs']} epochs"
+    lines = [f"{path}: loomnet checkpoint, format version {header['format_version']}, {position} "
+             f"({header['optimizer'].get('iterations')} optimiser steps taken)",
+             f"sha256 {summary['sha256']} (verified)"]
+    if records:
+        last = records[-1]
+        metrics = ", ".join(f"{k} {fmt(v)}" for k, v in last.items() if k == "loss" or k.startswith("val_"))
+        lines.append(f"last finished epoch {last['epoch']}: {metrics}")
+    if settings:
+        lines.append("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()
+                                               if v is not None and k != "data_sha256"))
+    out.result(summary, "\n".join(lines))
+    return 0

@@ -14,6 +14,7 @@ import inspect
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -444,6 +445,8 @@ class _stop_on_signals:
         self.trainer.stop_requested = True
 
     def __enter__(self) -> _stop_on_signals:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # only the main thread receives signals
         for sig in (signal.SIGINT, signal.SIGTERM):
             self.previous[sig] = signal.signal(sig, self._handle)
         return self
