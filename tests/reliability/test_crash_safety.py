@@ -162,3 +162,26 @@ def test_resume_with_different_options_is_refused_in_one_line(tmp_path, referenc
     assert rc == -signal.SIGKILL
     rc, err = run_train(tmp_path, resume=True, extra=("--seed", "8"))
     assert rc == 2 and "seed" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("damage", ["flip a weight byte", "truncate", "a model file instead"])
+def test_resume_from_a_damaged_checkpoint_is_refused_in_one_line(tmp_path, damage):
+    rc, _ = run_train(tmp_path, resume=False, kill_at="replace:3")
+    assert rc == -signal.SIGKILL
+    checkpoint = tmp_path / "ckpt" / "checkpoint.loom"
+    blob = bytearray(checkpoint.read_bytes())
+    if damage == "flip a weight byte":
+        blob[-5] ^= 0x01
+        checkpoint.write_bytes(bytes(blob))
+    elif damage == "truncate":
+        checkpoint.write_bytes(bytes(blob[: len(blob) // 2]))
+    else:
+        from loomnet import Dense, Sequential
+        from loomnet.modelfile import save_model
+
+        model = Sequential([Dense(2)])
+        model.fit([[0.0], [1.0]], [0, 1], epochs=1)
+        save_model(model, checkpoint)
+    rc, err = run_train(tmp_path, resume=True)
+    assert rc == 2 and err.startswith("error:") and "checkpoint.loom" in err and err.count("\n") == 1, err
