@@ -114,12 +114,12 @@ def test_resume_with_different_options_is_refused(tmp_path):
 
 
 def test_the_interruption_message_says_what_can_be_resumed(tmp_path):
-    from loomnet.commands.train import Checkpointer, _resume_hint
+    from loomnet.commands.training_hooks import Checkpointer, resume_hint
 
     checkpointer = Checkpointer(tmp_path / "checkpoint.loom", 1, {}, save=None)
-    assert _resume_hint(None, None) == ""
-    assert _resume_hint(checkpointer, "ck") == "; no checkpoint was written yet"
+    assert resume_hint(None, None) == ""
+    assert resume_hint(checkpointer, "ck") == "; no checkpoint was written yet"
     checkpointer.saved_at = (3, 0)
-    assert "last checkpoint (at the start of epoch 4)" in _resume_hint(checkpointer, "ck")
+    assert "last checkpoint (at the start of epoch 4)" in resume_hint(checkpointer, "ck")
     checkpointer.saved_on_stop = True
-    assert _resume_hint(checkpointer, "ck") == "; checkpoint saved in ck, continue with --resume"
+    assert resume_hint(checkpointer, "ck") == "; checkpoint saved in ck, continue with --resume"

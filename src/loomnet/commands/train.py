@@ -12,9 +12,7 @@ import hashlib
 import importlib
 import inspect
 import json
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from ..cli import UsageError
 from ..data_io import IMPUTE_CHOICES, DataError, TableEncoder, check_writable, default_target, read_frame
 from ..training import Callback, EarlyStopping, Trainer
 from . import non_negative_float, positive_int
+from .training_hooks import Checkpointer, ProgressBar, TrainingMetric, format_epoch, resume_hint, stop_on_signals
 
 HELP = "train a network and save it as a .loom file"
 DISTRIBUTED_BACKENDS: dict[str, str] = {"mpi": "loomnet.distributed.cli:make_trainer"}
@@ -109,7 +108,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
         out.progress(f"resuming from {ckpt}: epoch {trainer.epoch + 1}, step {trainer.step}")
 
     start = time.perf_counter()
-    with _stop_on_signals(trainer):
+    with stop_on_signals(trainer):
         history = trainer.run()
     elapsed = time.perf_counter() - start
     if not getattr(trainer, "is_root", True):
@@ -117,7 +116,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
     if trainer.stop_requested:
         where = f"at epoch {trainer.epoch + 1}, step {trainer.step}" if trainer.step else \
             f"during epoch {trainer.epoch + 1}"
-        print(f"error: interrupted {where}{_resume_hint(checkpointer, args.checkpoint_dir)}", file=sys.stderr)
+        print(f"error: interrupted {where}{resume_hint(checkpointer, args.checkpoint_dir)}", file=sys.stderr)
         return 130
 
     extra = {"input": encoder.to_dict(), "settings": settings}
@@ -137,9 +136,9 @@ def run(args: argparse.Namespace, out: Any) -> int:
     best = history.best_epoch
     if best is not None and 1 <= best <= len(history):  # early stopping restored this epoch's weights
         text.append(f"best epoch {best} (weights restored): "
-                    + _format_epoch(history.records[best - 1], len(history)).split("  ", 1)[1])
+                    + format_epoch(history.records[best - 1], len(history)).split("  ", 1)[1])
     elif last:
-        text.append("final: " + _format_epoch(last, len(history)).split("  ", 1)[1])
+        text.append("final: " + format_epoch(last, len(history)).split("  ", 1)[1])
     text.append(f"saved {args.out} ({model.n_params:,} parameters, sha256 {header['tensors']['sha256'][:12]}…)")
     if plot_path is not None:
         text.append(f"plot: {plot_path}")
@@ -260,15 +259,6 @@ def _default_plot(model_path: str) -> Path:
     return path.with_name(path.stem + ".history.png")
 
 
-def _format_epoch(record: dict[str, Any], epochs: int) -> str:
-    """'epoch 3/10  loss 0.41  accuracy 0.88  val_loss 0.45  val_accuracy 0.86  12,345 samples/s'."""
-    parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record['loss']:.4f}"]
-    parts += [f"{k} {record[k]:.4f}" for k in ("accuracy", "r2") if k in record]
-    parts += [f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_")]
-    parts.append(f"{record['samples_per_s']:,.0f} samples/s")
-    return "  ".join(parts)
-
-
 def _describe_task(task: str, y: np.ndarray) -> str:
     if task == "regress":
         return "regression"
@@ -316,141 +306,3 @@ def _batch_size(text: str) -> int | str:
 
 def _workers(text: str) -> int | str:
     return "auto" if text == "auto" else positive_int(text)
-
-
-# ----------------------------------------------------------------- callbacks
-class ProgressBar(Callback):
-    """A tqdm bar per epoch (running loss, last validation metric, samples/s, ETA) and a line per epoch."""
-
-    def __init__(self, out: Any, epochs: int):
-        self.out, self.epochs = out, epochs
-        self.bar: Any = None
-        self.samples, self.loss_sum, self.started = 0, 0.0, 0.0
-
-    def on_batch_end(self, trainer: Any, epoch: int, step: int, batch_size: int, loss: float) -> None:
-        if self.out.quiet:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=trainer.steps_per_epoch, initial=step, desc=f"epoch {epoch + 1}/{self.epochs}",
-                            unit="batch", leave=False, file=sys.stderr, disable=None, dynamic_ncols=True)
-            self.samples, self.loss_sum, self.started = 0, 0.0, time.perf_counter()
-        self.samples += batch_size
-        self.loss_sum += loss * batch_size
-        self.bar.update(1)
-        if step % 10 == 0 or step + 1 == trainer.steps_per_epoch:
-            rate = self.samples / max(time.perf_counter() - self.started, 1e-9)
-            parts = [f"loss {self.loss_sum / self.samples:.4f}"]
-            last = trainer.history.records[-1] if trainer.history.records else {}
-            parts += [f"{k} {v:.4f}" for k, v in last.items() if k in ("val_accuracy", "val_r2")]
-            parts.append(f"{rate:,.0f} samples/s")
-            self.bar.set_postfix_str(", ".join(parts), refresh=False)
-
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        self._close()
-        if self.out.quiet:
-            return
-        history = trainer.history.records
-        per_epoch = sum(r["time"] for r in history) / max(len(history), 1)
-        eta = per_epoch * (self.epochs - record["epoch"])
-        self.out.progress(f"{_format_epoch(record, self.epochs)}  eta {eta:.0f}s")
-
-    def on_train_end(self, trainer: Any) -> None:
-        self._close()
-
-    def _close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-class TrainingMetric(Callback):
-    """Adds the training-set accuracy (or R²) to each epoch's record, measured on up to ``rows`` rows.
-
-    The rows are spread evenly over the training split and the same every epoch, so the curve
-    is comparable with the validation one at the cost of one forward pass over a sample.
-    """
-
-    def __init__(self, rows: int = 2000):
-        self.rows = rows
-
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        X, y = getattr(trainer, "X", None), getattr(trainer, "y", None)
-        if X is None or y is None or not len(X):
-            return
-        model = trainer.model
-        sample = np.unique(np.linspace(0, len(X) - 1, min(len(X), self.rows)).astype(np.int64))
-        Xs, ys = X[sample], y[sample]
-        out = np.concatenate([model.forward(Xs[i:i + 512])[0] for i in range(0, len(Xs), 512)])
-        if model.loss.task == "regression":
-            from ..metrics import r2_score
-
-            record["r2"] = r2_score(ys, out)  # in scaled target units: R² is unchanged by the scaling
-        elif ys.ndim == 1 or ys.shape[1] == 1:
-            record["accuracy"] = float(np.mean(model.loss_predictions(out) == ys.reshape(-1)))
-
-
-class Checkpointer(Callback):
-    """Saves a checkpoint every ``every`` epochs, and right after the step during which a stop was requested.
-
-    Trainers that report no steps (Hogwild workers run whole epochs) keep the last epoch checkpoint.
-    """
-
-    def __init__(self, path: Path, every: int, settings: dict[str, Any], save: Any):
-        self.path, self.every, self.settings, self.save = path, every, settings, save
-        self.saved_at: tuple[int, int] | None = None  # (epoch, step) of the last checkpoint written
-        self.saved_on_stop = False
-
-    def on_batch_end(self, trainer: Any, epoch: int, step: int, batch_size: int, loss: float) -> None:
-        if trainer.stop_requested:
-            self._save(trainer)
-            self.saved_on_stop = True
-
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        if trainer.stop_requested or trainer.epoch % self.every == 0:
-            self._save(trainer)
-            self.saved_on_stop = trainer.stop_requested
-
-    def _save(self, trainer: Any) -> None:
-        self.save(trainer, self.path, settings=self.settings)
-        self.saved_at = (trainer.epoch, trainer.step)
-
-
-def _resume_hint(checkpointer: Checkpointer | None, directory: str | None) -> str:
-    """What an interrupted run left to resume from, for its last message."""
-    if checkpointer is None:
-        return ""
-    if checkpointer.saved_on_stop:
-        return f"; checkpoint saved in {directory}, continue with --resume"
-    if checkpointer.saved_at is not None:
-        epoch, step = checkpointer.saved_at
-        position = f"epoch {epoch + 1}, step {step}" if step else f"the start of epoch {epoch + 1}"
-        return f"; the last checkpoint (at {position}) is in {directory}, continue with --resume"
-    if checkpointer.path.exists():
-        return f"; the checkpoint in {directory} is unchanged, continue with --resume"
-    return "; no checkpoint was written yet"
-
-
-class _stop_on_signals:
-    """Ctrl-C (or SIGTERM) asks the trainer to stop after the current step; a second Ctrl-C aborts."""
-
-    def __init__(self, trainer: Any):
-        self.trainer = trainer
-        self.previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.trainer.stop_requested:
-            raise KeyboardInterrupt
-        self.trainer.stop_requested = True
-
-    def __enter__(self) -> _stop_on_signals:
-        if threading.current_thread() is not threading.main_thread():
-            return self  # only the main thread receives signals
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
