@@ -72,6 +72,17 @@ def test_evaluate_prints_metrics_and_draws_a_confusion_matrix(trained):
     assert table.stdout.splitlines()[0].split() == ["metric", "value"] and "f1_macro" in table.stdout
 
 
+def test_evaluate_in_chunks_matches_the_python_api_on_the_whole_file(trained):
+    loom = open_model(trained / "people.loom")
+    frame = read_frame(str(trained / "people.csv"))
+    encoder = TableEncoder.from_dict(loom.extra["input"])
+    expected = loom.model.evaluate(encoder.transform(frame), encoder.target_values(frame))
+    result = run_cli("evaluate", "people.loom", "people.csv", "--chunk-rows", "7", "--no-plot", "--json", cwd=trained)
+    metrics = json.loads(result.stdout)["metrics"]
+    assert metrics.keys() == expected.keys()
+    assert all(metrics[k] == pytest.approx(v, rel=1e-6) for k, v in expected.items())
+
+
 def test_inspect_shows_architecture_columns_history_and_checksum(trained):
     loom = open_model(trained / "people.loom")
     text = run_cli("inspect", "people.loom", cwd=trained)

@@ -6,9 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..data_io import check_writable, read_frame
+import numpy as np
+
+from ..data_io import check_writable, iter_frames
 from ..modelfile import open_model
-from . import encoder_for, fmt
+from . import encoder_for, fmt, positive_int
 
 HELP = "metrics of a saved model on labelled data"
 
@@ -19,10 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", help="target column (default: the one the model was trained on)")
     p.add_argument("--confusion", help="confusion-matrix PNG (default: next to the model, NAME.confusion.png)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the confusion matrix")
+    p.add_argument("--chunk-rows", type=positive_int, default=65536, help="rows read and evaluated at a time")
 
 
 def run(args: argparse.Namespace, out: Any) -> int:
-    from ..metrics import confusion_matrix
+    from ..metrics import classification_report, confusion_matrix, regression_report
 
     loom = open_model(args.model)
     model = loom.model
@@ -31,17 +34,15 @@ def run(args: argparse.Namespace, out: Any) -> int:
     if classify and not args.no_plot:
         plot_path = Path(args.confusion or Path(args.model).with_name(Path(args.model).stem + ".confusion.png"))
         check_writable(plot_path, "the confusion matrix")
-    frame = read_frame(args.data)
-    encoder = encoder_for(loom, frame, args.target)
-    X = encoder.transform(frame)
-    y = encoder.target_values(frame)
-    metrics = model.evaluate(X, y)
-    result: dict[str, Any] = {"model": args.model, "data": args.data, "n_samples": int(X.shape[0]), "metrics": metrics}
+    n_rows, y, predictions, loss_sum = _predict_chunks(loom, args)
+    report = classification_report if classify else regression_report
+    metrics = {"loss": loss_sum / n_rows, **report(y, predictions)}
+    result: dict[str, Any] = {"model": args.model, "data": args.data, "n_samples": n_rows, "metrics": metrics}
     lines = [f"{'metric':<20}{'value':>10}"] + [f"{name:<20}{fmt(value):>10}" for name, value in metrics.items()]
-    lines.append(f"{'samples':<20}{X.shape[0]:>10}")
+    lines.append(f"{'samples':<20}{n_rows:>10}")
     if classify:
         labels = model.classes_
-        matrix = confusion_matrix(y, model.predict(X), labels=labels)
+        matrix = confusion_matrix(y, predictions, labels=labels)
         result["confusion_matrix"] = {"labels": labels.tolist(), "matrix": matrix.tolist()}
         if plot_path is not None:
             from ..plots import plot_confusion
@@ -51,3 +52,17 @@ def run(args: argparse.Namespace, out: Any) -> int:
             lines.append(f"confusion matrix: {plot_path}")
     out.result(result, "\n".join(lines))
     return 0
+
+
+def _predict_chunks(loom: Any, args: argparse.Namespace) -> tuple[int, np.ndarray, np.ndarray, float]:
+    """Read the data in chunks: (rows, true targets, predictions, summed loss); memory grows only by targets."""
+    model, encoder = loom.model, None
+    n_rows, loss_sum, targets, predictions = 0, 0.0, [], []
+    for frame in iter_frames(args.data, args.chunk_rows):
+        encoder = encoder or encoder_for(loom, frame, args.target)
+        X, y = encoder.transform(frame), encoder.target_values(frame)
+        loss_sum += model.evaluate(X, y)["loss"] * len(X)
+        targets.append(y)
+        predictions.append(model.predict(X))
+        n_rows += len(X)
+    return n_rows, np.concatenate(targets), np.concatenate(predictions), loss_sum
