@@ -73,6 +73,10 @@ class _Threads:
             torch.set_num_threads(self._torch)
 
 
+def _progress(message: str) -> None:
+    print(f"  ... {message}", file=sys.stderr, flush=True)
+
+
 def bench_training(args) -> dict[int, dict[str, float]]:
     n_features, hidden, n_classes = MLP
     X, y = synthetic_classification(args.samples, n_features, n_classes)
@@ -85,9 +89,11 @@ def bench_training(args) -> dict[int, dict[str, float]]:
             for runner in runners:
                 runner.train_epoch(*warm, batch)
             times: dict[str, list[float]] = {r.name: [] for r in runners}
-            for _ in range(args.repeats):
+            for repeat in range(args.repeats):
                 for runner in runners:  # alternate, so a noisy moment hits every contender
                     times[runner.name].append(runner.train_epoch(X, y, batch))
+                    _progress(f"batch {batch}, {runner.name}, epoch {repeat + 1}: "
+                              f"{args.samples / times[runner.name][-1]:,.0f} samples/s")
             results[batch] = {name: args.samples / median(t) for name, t in times.items()}
     return results
 
@@ -113,9 +119,11 @@ def bench_small(args) -> tuple[list[list], dict]:
         for runner in runners:
             runner.train_epoch(X[:4096], y[:4096], batch)
         times: dict[str, list[float]] = {r.name: [] for r in runners}
-        for _ in range(args.repeats):
+        for repeat in range(args.repeats):
             for runner in runners:
                 times[runner.name].append(runner.train_epoch(X, y, batch))
+                _progress(f"small network, {runner.name}, epoch {repeat + 1}: "
+                          f"{times[runner.name][-1] / args.small_steps * 1e6:.1f} µs/step")
     us = {name: median(t) / args.small_steps * 1e6 for name, t in times.items()}
     rows = [[name, step_us, us[name] / us["loomnet"] if name != "loomnet" else 1.0] for name, step_us in us.items()]
     return rows, us
@@ -137,6 +145,7 @@ def bench_inference(args) -> tuple[list[list], dict]:
                 t0 = _now()
                 runner.predict(X)
                 times[runner.name].append(_now() - t0)
+                _progress(f"inference, {runner.name}: {args.inference_rows / times[runner.name][-1]:,.0f} rows/s")
     rate = {name: args.inference_rows / median(t) for name, t in times.items()}
     rows = [[name, r, r * flops / 1e9, r / rate["pytorch"] if "pytorch" in rate else None] for name, r in rate.items()]
     return rows, rate
@@ -188,6 +197,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    sys.stdout.reconfigure(line_buffering=True)  # the tables appear as each section ends
     args = parse_args(argv)
     sections = set(args.only or ["training", "small", "inference", "memory"])
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
