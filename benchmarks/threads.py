@@ -147,6 +147,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small data: a smoke run of every section")
     parser.add_argument("--samples", type=int, help="training samples (default 60,000; 8,192 with --quick)")
     parser.add_argument("--workers", type=int, nargs="+", help="worker counts to measure (default: 2 and the cores)")
+    parser.add_argument("--sections", default="table,curves,search",
+                        help="comma-separated subset of: table, curves, search")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -161,30 +163,42 @@ def main() -> None:
     print(f"loomnet thread benchmark, {datetime.date.today()} UTC, {available_cores()} cores, "
           f"MLP {N_FEATURES}-{'-'.join(map(str, HIDDEN))}-{N_CLASSES} float32, SGD momentum 0.9"
           + (" [--quick]" if args.quick else ""))
-    worker_counts = args.workers or sorted({2, available_cores()})
-    table = throughput_table(X, y, batches, samples_for, worker_counts)
-    print(f"\n{'batch':>6}  {'configuration':<30}{'samples/s':>12}{'vs single':>11}")
-    for row in table:
-        print(f"{row['batch']:>6}  {row['config']:<30}{row['samples_per_s']:>12,.0f}{row['vs']:>10.2f}×")
+    sections = set(args.sections.split(","))
+    results: dict[str, object] = {}
+    if "table" in sections:
+        worker_counts = args.workers or sorted({2, available_cores()})
+        results["throughput"] = table = throughput_table(X, y, batches, samples_for, worker_counts)
+        print(f"\n{'batch':>6}  {'configuration':<30}{'samples/s':>12}{'vs single':>11}")
+        for row in table:
+            print(f"{row['batch']:>6}  {row['config']:<30}{row['samples_per_s']:>12,.0f}{row['vs']:>10.2f}×")
+    if "curves" in sections:
+        results["curves"] = loss_curves_section(X, y, Xv, yv, n, 2 if args.quick else 5)
+    if "search" in sections:
+        results["search"] = search_section(4096 if args.quick else 20_000)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
 
-    epochs = 2 if args.quick else 5
+
+def loss_curves_section(X, y, Xv, yv, n: int, epochs: int) -> dict[str, list]:
     curves = loss_vs_time(X, y, Xv, yv, batch=32, epochs=epochs)
     print(f"\nloss against wall time, batch 32, {epochs} epochs of {n:,} samples (val = {len(yv):,} held out)")
     print(f"{'configuration':<14}" + "".join(f"{'epoch ' + str(e + 1):>24}" for e in range(epochs)))
     for label, points in curves.items():
         cells = "".join(f"{f'{t:5.1f}s {loss:.3f} ({acc:.1%})':>24}" for t, loss, acc in points)
         print(f"{label:<14}{cells}")
+    return curves
 
-    search_rows = search_memory(4096 if args.quick else 20_000)
+
+def search_section(n: int) -> list[dict]:
+    search_rows = search_memory(n)
     print("\nmodel search: grid of 4 candidates × 2 folds = 8 models, 2 at a time")
     print(f"{'backend':<10}{'wall s':>8}{'data MB':>9}{'parent peak MB':>16}{'workers peak MB':>17}"
           f"{'total MB':>10}")
     for r in search_rows:
         print(f"{r['backend']:<10}{r['wall_s']:>8.1f}{r['data_mb']:>9.0f}{r['parent_peak_mb']:>16.0f}"
               f"{r['children_peak_mb']:>17.0f}{r['total_peak_mb']:>10.0f}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"throughput": table, "curves": curves, "search": search_rows}, fh, indent=1)
+    return search_rows
 
 
 if __name__ == "__main__":
