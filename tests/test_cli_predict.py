@@ -145,3 +145,23 @@ def test_predict_memory_stays_flat_on_a_large_csv(tmp_path):
     peak_mb = int(result.stderr.split("peak_kb=")[1]) / 1024
     assert sum(1 for _ in open(tmp_path / "out.csv")) == 400_001
     assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_a_failure_midway_leaves_no_partial_prediction_file(trained):
+    (trained / "keep.csv").write_text("old\n")
+    fail_on_second_chunk = """
+    from loomnet import Sequential
+    calls = []
+    original = Sequential.predict
+    def predict(self, X):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+        return original(self, X)
+    Sequential.predict = predict
+    """
+    result = run_cli("predict", "people.loom", "people.csv", "--chunk-rows", "50", "-o", "keep.csv", cwd=trained,
+                     prelude=fail_on_second_chunk)
+    assert result.returncode == 1 and "power cut" in result.stderr
+    assert (trained / "keep.csv").read_text() == "old\n"
+    assert not [p for p in trained.iterdir() if p.name.startswith(".keep.csv")]
