@@ -98,6 +98,7 @@ class HogwildEpochs:
                       "mean_staleness": sum(staleness) / total if total else 0.0}
         if trainer.stop_requested:
             return True
+        self.finish()  # the model's optimiser is current for checkpoints taken at the epoch's end
         stop = trainer._finish_epoch()
         trainer.history.records[-1].update(self.stats)
         return stop
