@@ -117,6 +117,9 @@ def test_models_saved_from_python_work_with_the_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     values = np.array(result.stdout.splitlines()[1:], dtype=np.float32)
     assert np.array_equal(values, model.predict(data.X))  # shortest float32 text, read back exactly
+    np.save(tmp_path / "features.npy", data.X)  # no target column: predict takes every column
+    from_array = run_cli("predict", "py.loom", "features.npy", cwd=tmp_path)
+    assert from_array.returncode == 0 and from_array.stdout == result.stdout
     evaluation = json.loads(run_cli("evaluate", "py.loom", "builtin:diabetes", "--json", cwd=tmp_path).stdout)
     assert set(evaluation["metrics"]) == {"loss", "mse", "mae", "r2"}
     assert "confusion_matrix" not in evaluation

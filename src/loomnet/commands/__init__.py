@@ -29,10 +29,11 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def encoder_for(loom: LoomFile, frame: Frame, target: str | None = None) -> TableEncoder:
+def encoder_for(loom: LoomFile, frame: Frame, target: str | None = None, *, need_target: bool = False) -> TableEncoder:
     """The column encoding a model was trained with (from its file), checked against ``frame``.
 
-    Models saved from Python without the CLI's encoding take every numeric column but the target.
+    Models saved from Python without the CLI's encoding take every numeric column but the target
+    (for prediction, every column when there are exactly as many as the model has inputs).
     """
     stored = loom.extra.get("input")
     if stored:
@@ -40,10 +41,12 @@ def encoder_for(loom: LoomFile, frame: Frame, target: str | None = None) -> Tabl
         if target is not None:
             encoder.target = target
         return encoder
+    n_features = loom.model.n_features
     target = target or default_target(frame)
+    if not need_target and len(frame.columns) == n_features:
+        target = None
     encoder = TableEncoder(target)
     columns = [c for c in frame.columns if c != target]
-    n_features = loom.model.n_features
     if len(columns) != n_features:
         raise DataError(f"{frame.source} has {len(columns)} feature columns, but the model was trained on {n_features}")
     encoder.columns = [{"name": c, "kind": "numeric", "fill": None} for c in columns]

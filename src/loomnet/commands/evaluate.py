@@ -59,7 +59,7 @@ def _predict_chunks(loom: Any, args: argparse.Namespace) -> tuple[int, np.ndarra
     model, encoder = loom.model, None
     n_rows, loss_sum, targets, predictions = 0, 0.0, [], []
     for frame in iter_frames(args.data, args.chunk_rows):
-        encoder = encoder or encoder_for(loom, frame, args.target)
+        encoder = encoder or encoder_for(loom, frame, args.target, need_target=True)
         X, y = encoder.transform(frame), encoder.target_values(frame)
         loss_sum += model.evaluate(X, y)["loss"] * len(X)
         targets.append(y)
