@@ -2,6 +2,7 @@
 
 from . import activations, datasets, initializers, losses, metrics, optimizers, parallel, preprocessing, schedules
 from .layers import ActivationLayer, Dense, Dropout, Layer, Workspace
+from .modelfile import ModelFileError, load_model, save_model
 from .network import Sequential
 from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from .parallel import PrefetchLoader, bagging, cross_validate, fit_stream, grid_search, random_search
@@ -26,4 +27,5 @@ __all__ = [
     "Trainer", "TrainingDivergedError", "Workspace", "activations", "datasets", "fit", "initializers",
     "losses", "metrics", "optimizers", "parallel", "preprocessing", "schedules", "train_test_split",
     "PrefetchLoader", "bagging", "cross_validate", "fit_stream", "grid_search", "random_search",
+    "ModelFileError", "load_model", "save_model",
 ]
