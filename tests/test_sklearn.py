@@ -334,3 +334,30 @@ def test_n_workers_sync_matches_one_worker_and_hogwild_trains():
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)  # same math, micro-batch sums reordered
     hogwild = MLPClassifier(**params, n_workers=2, parallel_mode="hogwild").fit(X, y)
     assert hogwild.score(X, y) > one.score(X, y) - 0.1 and hogwild.n_iter_ == len(hogwild.loss_curve_)
+
+
+def test_verbose_and_convergence_warning_read_like_sklearn(capsys):
+    X, y = _classification()
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(3\\)"):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose=True, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Iteration 1, loss = ") and len(lines) == 3
+
+
+def test_adaptive_rate_divides_by_five_until_1e_6_then_stops():
+    X, y = _classification()
+    est = MLPClassifier(
+        hidden_layer_sizes=(4,),
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=0.1,
+        tol=1e9,
+        n_iter_no_change=1,
+        max_iter=100,
+        random_state=0,
+    ).fit(X, y)
+    # Epoch 1 sets best_loss_; then every 2 epochs without a tol=1e9 improvement divide the rate by 5:
+    # epochs 3, 5, ..., 17 leave 0.1/5**8 = 2.56e-7, and the trigger at epoch 19 finds it <= 1e-6 and stops.
+    assert est.n_iter_ == 19 and est._model.optimizer.schedule.learning_rate == pytest.approx(0.1 / 5**8)
+    shared = {k: v for k, v in est.get_params().items() if k in skl.MLPClassifier().get_params()}
+    assert skl.MLPClassifier(**shared).fit(X, y).n_iter_ == 19
