@@ -332,6 +332,9 @@ def test_n_workers_sync_matches_one_worker_and_hogwild_trains():
     two = MLPClassifier(**params, n_workers=2).fit(X, y)
     for a, b in zip(one.coefs_, two.coefs_, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)  # same math, micro-batch sums reordered
+    auto = MLPClassifier(**params, n_workers="auto").fit(X, y)
+    for a, b in zip(one.coefs_, auto.coefs_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)  # 'auto' measures plans without moving the RNG
     hogwild = MLPClassifier(**params, n_workers=2, parallel_mode="hogwild").fit(X, y)
     assert hogwild.score(X, y) > one.score(X, y) - 0.1 and hogwild.n_iter_ == len(hogwild.loss_curve_)
 

@@ -43,13 +43,18 @@ class MLPTrainer(Trainer):
     ):
         self.alpha = float(alpha)
         self.random_state = random_state
+        self._sample_idx = np.arange(len(X))
+        self._order_epoch = -1
         super().__init__(model, X, y, **kwargs)
-        self._sample_idx = np.arange(self.X.shape[0])
 
     def epoch_order(self, epoch: int) -> NDArray[np.int64]:
-        """scikit-learn's order: the previous epoch's order, shuffled again by the RandomState."""
-        if self.shuffle:
+        """scikit-learn's order: the previous epoch's order, shuffled again by the RandomState.
+
+        Drawn once per epoch, so asking twice (workers='auto' peeks at epoch 0) changes nothing.
+        """
+        if self.shuffle and epoch != self._order_epoch:
             self._sample_idx = sklearn_shuffle(self._sample_idx, random_state=self.random_state)
+            self._order_epoch = epoch
         return self._sample_idx
 
     def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int) -> float:
