@@ -12,6 +12,7 @@ few gradient steps of each candidate with :func:`measure_plans` and keeps the fa
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ MIN_SLICE_ROWS = 32      # a synchronous micro-batch smaller than this leaves BL
 MIN_SLICE_FLOPS = 2e6    # ... and so does one whose matrix products are tiny
 HOGWILD_MARGIN = 1.2     # measured: Hogwild must be this much faster than sync to be chosen
 PRIOR_MARGIN = 0.9       # the shapes' choice stands if it measures within 10% of the fastest
+MEASURE_S, MIN_STEPS = 0.15, 3  # per candidate: at least this long and this many steps
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,11 @@ def candidate_plans(batch_size: int, cores: int) -> list[ParallelPlan]:
 
 
 def measure_plans(trainer, plans: list[ParallelPlan], prior: ParallelPlan | None = None,  # noqa: ANN001
-                  repeats: int = 3) -> ParallelPlan:
-    """The plan with the most samples/s over a few gradient steps on the trainer's first batch.
+                  budget_s: float = MEASURE_S) -> ParallelPlan:
+    """The plan with the most samples/s over ``budget_s`` of training steps on the trainer's first batch.
 
-    Synchronous plans time one batch step; Hogwild times its workers each computing a step
-    at once. Only gradients are computed, into scratch buffers: the parameters are not touched.
+    Synchronous plans time batch steps; Hogwild times its workers each taking a step at once.
+    The steps update scratch copies: the model's parameters and optimiser are not touched.
     Hogwild must beat the best synchronous plan by ``HOGWILD_MARGIN`` to be chosen, because it
     gives up the exact, reproducible result for its speed. The ``prior`` (the shapes' choice)
     is kept when it is within ``PRIOR_MARGIN`` of the winner, so timing noise does not flip it.
@@ -85,7 +87,7 @@ def measure_plans(trainer, plans: list[ParallelPlan], prior: ParallelPlan | None
     idx = trainer.epoch_order(0)[:trainer.batch_size]
     Xb, yb, wb = trainer.gather(idx)
     Xb, yb = Xb.copy(), yb.copy()
-    rates = [_samples_per_s(trainer, plan, Xb, yb, wb, repeats) for plan in plans]
+    rates = [_samples_per_s(trainer, plan, Xb, yb, wb, budget_s) for plan in plans]
     best_sync = max(range(len(plans)), key=lambda i: rates[i] if plans[i].mode == "sync" else -1.0)
     chosen = best_sync
     for i, plan in enumerate(plans):
@@ -104,28 +106,46 @@ def _same(a: ParallelPlan, b: ParallelPlan) -> bool:
     return (a.mode, a.workers, a.micro_batches, a.blas_threads) == (b.mode, b.workers, b.micro_batches, b.blas_threads)
 
 
-def _samples_per_s(trainer, plan: ParallelPlan, Xb, yb, wb, repeats: int) -> float:  # noqa: ANN001
+def _samples_per_s(trainer, plan: ParallelPlan, Xb, yb, wb, budget_s: float) -> float:  # noqa: ANN001
+    """Sustained samples/s of training steps (gradient and update) under ``plan``, for ``budget_s``.
+
+    The updates go to a copy of the parameters with copies of the optimiser: the model is not
+    trained. Sustained, not best-of: a BLAS thread pool can be fast for one call and collapse
+    over many on a loaded machine.
+    """
     from .cores import blas_limits
     from .pool import WorkerPool
     from .sync import SyncGradient
 
     model = trainer.model
+    scratch = model.params.copy()
+    optimizers = [copy.deepcopy(model.optimizer) for _ in range(plan.workers)]
+    lr = model.optimizer.schedule(0, 0)
     with blas_limits(plan.blas_threads), WorkerPool(plan.workers) as pool:
         if plan.mode == "sync":
-            step = SyncGradient(trainer, plan.micro_batches, pool)
-            run, rows = (lambda: step.compute_gradient(Xb, yb, wb, 0, 0)), len(Xb)
+            sync = SyncGradient(trainer, plan.micro_batches, pool)
+
+            def run() -> None:
+                sync.compute_gradient(Xb, yb, wb, 0, 0)
+                optimizers[0].step(scratch, trainer.grad, lr)
+
+            rows = len(Xb)
         else:
-            grads = [np.zeros_like(model.params) for _ in range(plan.workers)]
+            grads = [np.zeros_like(scratch) for _ in range(plan.workers)]
             workspaces = [StepWorkspace() for _ in range(plan.workers)]
 
             def one_step(t: int) -> None:
                 rng = trainer.dropout_rng(0, 0, t)
-                model.loss_and_grad(model.params, Xb, yb, wb, grad=grads[t], rng=rng, ws=workspaces[t])
+                model.loss_and_grad(scratch, Xb, yb, wb, grad=grads[t], rng=rng, ws=workspaces[t])
+                optimizers[t].step(scratch, grads[t], lr)
 
-            run, rows = (lambda: pool.run(one_step)), plan.workers * len(Xb)
-        best = float("inf")
-        for _ in range(repeats + 1):  # the first call warms buffers up
-            t0 = time.perf_counter()
+            def run() -> None:
+                pool.run(one_step)
+
+            rows = plan.workers * len(Xb)
+        run()  # warm-up: buffers, views, caches
+        steps, t0 = 0, time.perf_counter()
+        while steps < MIN_STEPS or time.perf_counter() - t0 < budget_s:
             run()
-            best = min(best, time.perf_counter() - t0)
-    return rows / best
+            steps += 1
+        return rows * steps / (time.perf_counter() - t0)
