@@ -364,3 +364,12 @@ def test_adaptive_rate_divides_by_five_until_1e_6_then_stops():
     assert est.n_iter_ == 19 and est._model.optimizer.schedule.learning_rate == pytest.approx(0.1 / 5**8)
     shared = {k: v for k, v in est.get_params().items() if k in skl.MLPClassifier().get_params()}
     assert skl.MLPClassifier(**shared).fit(X, y).n_iter_ == 19
+
+
+def test_float32_input_trains_in_float32_close_to_sklearn():
+    X, y = _classification(n=200)
+    X = X.astype(np.float32)
+    ours, theirs = _fit_both(MLPClassifier, skl.MLPClassifier, X, y)
+    assert ours.coefs_[0].dtype == theirs.coefs_[0].dtype == np.float32
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-4)
