@@ -184,14 +184,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run only these sections")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
     parser.add_argument("--json", help="also write every number to this JSON file")
+    parser.add_argument("--samples", type=int, help="training rows per epoch (default 60,000; quick 8,192)")
+    parser.add_argument("--inference-rows", type=int, help="rows to predict (default 1,000,000; quick 50,000)")
+    parser.add_argument("--memory-gb", type=float, help="dataset size for the memory run (default 2; quick 0.2)")
     args = parser.parse_args(argv)
     quick = args.quick
     args.repeats = args.repeats or (1 if quick else 3)
-    args.samples = 8192 if quick else 60000
+    args.samples = args.samples or (8192 if quick else 60000)
     args.batches = (128, 512)
     args.small_steps = 500 if quick else 4000
-    args.inference_rows = 50_000 if quick else 1_000_000
-    args.memory_gb = 0.2 if quick else 2.0
+    args.inference_rows = args.inference_rows or (50_000 if quick else 1_000_000)
+    args.memory_gb = args.memory_gb or (0.2 if quick else 2.0)
     args.memory_steps = 20 if quick else 200
     return args
 
