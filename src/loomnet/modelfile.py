@@ -233,10 +233,14 @@ def open_model(path: str | os.PathLike) -> LoomFile:
     header, tensors = read_container(path)
     if header.get("kind") != "model":
         raise ModelFileError(f"{path}: is a loomnet {header.get('kind')!r} file, not a model")
+    if not isinstance(header.get("extra") or {}, dict):
+        raise ModelFileError(f"{path}: malformed header: 'extra' is not a JSON object")
     try:
         model = Sequential.from_config(header["architecture"], tensors["params"])
         if header.get("history"):
             model.history = History.from_dict(header["history"])
+        if model.loss.task == "multiclass" and model.classes_ is None:
+            raise ValueError("a softmax classifier without its class labels")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"{path}: the model description is inconsistent ({_one_line(exc)})") from None
     return LoomFile(header, tensors, model)

@@ -415,6 +415,8 @@ class Sequential:
             seed=config.get("seed"),
         )
         n_features = config.get("n_features")
+        if params is not None and not n_features:
+            raise ValueError(f"the configuration gives n_features={n_features!r}, so the parameters have no place")
         if n_features:
             # Checked before allocating: a hostile config may claim a gigantic network.
             if params is not None and (expected := _param_count(model.layers, n_features)) != np.size(params):
@@ -434,6 +436,12 @@ class Sequential:
             if not isinstance(classes, list) or (n_classes is not None and len(classes) != n_classes):
                 raise ValueError(f"the configuration lists classes {str(classes)[:80]}, "
                                  f"but the network predicts {n_classes} classes")
+            all_text = all(isinstance(c, str) for c in classes)
+            all_numbers = all(isinstance(c, int | float) and not isinstance(c, bool) for c in classes)
+            all_flags = all(isinstance(c, bool) for c in classes)
+            if not (all_text or all_numbers or all_flags) or len(set(classes)) != len(classes):
+                raise ValueError(f"the configuration's classes {str(classes)[:80]} must be distinct labels "
+                                 "of one kind (all text or all numbers)")
             model._label_encoder = LabelEncoder.from_dict({"classes": classes})
             model.classes_ = model._label_encoder.classes_
         model.feature_names = config.get("feature_names")

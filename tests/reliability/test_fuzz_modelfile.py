@@ -209,3 +209,50 @@ def test_the_fuzz_corpus_files_are_valid(tmp_path, valid_files, trained_model):
     (tmp_path / "m.loom").write_bytes(valid_files["model"])
     model = load_model(tmp_path / "m.loom")
     np.testing.assert_array_equal(model.params, trained_model.params)
+
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory):
+    """A model and a checkpoint written by `loomnet train` on a CSV (they carry the column encoding)."""
+    import contextlib
+    import io
+
+    from loomnet.cli import main
+
+    folder = tmp_path_factory.mktemp("cli-model")
+    (folder / "data.csv").write_text("x1,x2,colour,label\n" + "".join(
+        f"{i % 7},{i % 3},{['red', 'blue'][i % 2]},{'ab'[(i // 2) % 2]}\n" for i in range(40)))
+    with contextlib.chdir(folder), contextlib.redirect_stderr(io.StringIO()), \
+            contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", "data.csv", "--target", "label", "--hidden", "4", "--epochs", "2", "--no-plot",
+                     "--out", "model.loom", "--checkpoint-dir", "ck"]) == 0
+    return folder, ValidFiles({"model": (folder / "model.loom").read_bytes(),
+                               "checkpoint": (folder / "ck" / "checkpoint.loom").read_bytes()})
+
+
+@FUZZ
+@given(data=st.data(), which=st.sampled_from(["model", "checkpoint"]))
+def test_the_cli_on_a_fuzzed_header_exits_0_or_2(cli_files, data, which):
+    """inspect, predict and evaluate read more of the header (column encoding, settings, history)."""
+    import contextlib
+    import io
+
+    from loomnet.cli import main
+
+    folder, files = cli_files
+    header, weights = split(files[which])
+    for _ in range(data.draw(st.integers(1, 2))):
+        path = data.draw(st.sampled_from([p for p in paths_of(header) if p[:1] != ("tensors",)]))
+        header = replace_at(header, path, data.draw(json_values))
+    target = folder / "fuzzed.loom"
+    target.write_bytes(join(header if isinstance(header, dict) else json.dumps(header).encode(), weights))
+    commands = [["inspect", str(target)]]
+    if which == "model":
+        commands += [["predict", str(target), str(folder / "data.csv")],
+                     ["evaluate", str(target), str(folder / "data.csv"), "--no-plot"]]
+    for argv in commands:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = main(argv)
+        assert code in (0, 2) and "Traceback" not in err.getvalue(), f"{argv[0]}: {err.getvalue()}"

@@ -225,3 +225,21 @@ def test_a_valid_file_still_loads_and_predicts_the_same(tmp_path, valid_blob, tr
     model = load_model(write(tmp_path, valid_blob, "ok.loom"))
     X, _ = blobs(n=40)
     np.testing.assert_array_equal(model.predict_proba(X), trained_model.predict_proba(X))
+
+
+def test_every_hostile_file_makes_inspect_predict_and_evaluate_exit_2_in_one_line(tmp_path, valid_blob, capsys):
+    """The same files through the command line: exit code 2 and one line ``error: ...``, never a traceback."""
+    from loomnet.cli import main
+
+    marker = str(tmp_path / "payload-ran")
+    files = {**pickle_payloads(marker, valid_blob), **hostile_containers(valid_blob),
+             **{k: join(split(valid_blob)[0], v) for k, v in hostile_weights().items()}}
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    for i, (kind, blob) in enumerate(files.items()):
+        path = write(tmp_path, blob, f"h{i}.loom")
+        for argv in (["inspect", str(path)], ["predict", str(path), str(data)], ["evaluate", str(path), str(data)]):
+            code = main(argv)
+            err = capsys.readouterr().err
+            assert code == 2 and err.startswith("error:") and err.count("\n") == 1, f"{kind} {argv[0]}: {err}"
+    assert not os.path.exists(marker)

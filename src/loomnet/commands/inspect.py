@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..modelfile import open_model, read_header
+from ..modelfile import ModelFileError, open_model, read_header
 from . import fmt
 
 HELP = "describe a .loom model file (or a checkpoint)"
@@ -16,6 +16,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Any) -> int:
+    try:
+        return _describe(args, out)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        # inspect describes untrusted files: a header of the wrong shape is the file's fault, not a bug
+        raise ModelFileError(f"{args.model}: malformed header ({type(exc).__name__}: {exc})") from None
+
+
+def _describe(args: argparse.Namespace, out: Any) -> int:
     header = read_header(args.model)
     if header.get("kind") == "checkpoint":
         return _checkpoint(args.model, header, out)
