@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 from typing import Any
 
@@ -69,3 +70,13 @@ def set_everywhere(doc: Any, key: str, value: Any) -> int:
         for item in doc:
             count += set_everywhere(item, key, value)
     return count
+
+
+class Payload:
+    """Unpickling this creates a directory: proof that something was executed."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.makedirs, (self.marker,))

@@ -12,11 +12,14 @@ import io
 import os
 import warnings
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 cli = pytest.importorskip("loomnet.cli")
+
+from .loomcraft import Payload  # noqa: E402
 
 FUZZ = settings(max_examples=int(os.environ.get("LOOMNET_FUZZ_EXAMPLES", 120)), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -144,3 +147,21 @@ def test_arbitrary_strings_as_arguments_exit_0_or_2(workdir, argv):
     with contextlib.chdir(workdir):
         code, err = run(argv)
     check(argv, code, err)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_data_files_carrying_a_pickle_payload_are_refused_and_never_executed(tmp_path, suffix):
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / f"data{suffix}"
+    payload = np.array([[Payload(str(marker)), 1.0]], dtype=object)
+    with open(path, "wb") as fh:
+        if suffix == ".npy":
+            np.save(fh, payload, allow_pickle=True)
+        else:
+            np.savez(fh, X=payload, y=np.array([0], dtype=object))
+    with contextlib.chdir(tmp_path):
+        for argv in (["train", str(path), "--epochs", "1", "--out", "m.loom", "--no-plot"],
+                     ["datasets"], ["predict", "m.loom", str(path)]):
+            code, err = run(argv)
+            check(argv, code, err)
+    assert not marker.exists(), "reading a data file executed a pickle payload"

@@ -23,21 +23,11 @@ import pytest
 pytest.importorskip("loomnet.modelfile")
 
 from .conftest import blobs  # noqa: E402
-from .loomcraft import join, split, st_join  # noqa: E402
+from .loomcraft import Payload, join, split, st_join  # noqa: E402
 from .modelio import ModelFileError, load_model, save_model  # noqa: E402
 
 MAX_EXTRA_BYTES = 16 * 2**20  # loading a small hostile file may use at most this much Python/NumPy memory
 HUGE = 2**40
-
-
-class Payload:
-    """Unpickling this creates a directory: proof that something was executed."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.makedirs, (self.marker,))
 
 
 def assert_refused(path, *, max_bytes: int = MAX_EXTRA_BYTES) -> str:
