@@ -85,11 +85,12 @@ def allreduce_s(n_bytes: float, machines: int, gbit_s: float, latency_s: float) 
     return 2 * math.log2(machines) * latency_s + 2 * (machines - 1) / machines * n_bytes / (gbit_s * 1e9 / 8)
 
 
-def estimate(train: list[dict], params: dict[str, int]) -> list[str]:
+def estimate(train: list[dict], params: dict[str, int], local_s_per_mb: float) -> list[str]:
     """Speed-up over one machine for a fixed global batch, and for a fixed batch per machine.
 
     Compute per sample scales with the parameter count (≈ 6 flops per parameter per sample),
-    from the benchmark MLP's best configuration on this machine.
+    from the benchmark MLP's best configuration on this machine. An Allreduce costs the network
+    time plus the memory work measured on loopback (copies and additions, per MB).
     """
     per_machine = max(r["samples_per_s"] for r in train)  # the machine's best configuration
     lines = ["| model | params | network | machines | compute ms per step | Allreduce ms | speed-up, global batch "
@@ -98,7 +99,7 @@ def estimate(train: list[dict], params: dict[str, int]) -> list[str]:
         rate = per_machine * params["mlp"] / n_params
         for gbit, latency in ((10, 50e-6), (100, 5e-6)):
             for machines in (8, 64):
-                reduce_s = allreduce_s(4 * n_params, machines, gbit, latency)
+                reduce_s = allreduce_s(4 * n_params, machines, gbit, latency) + local_s_per_mb * 4 * n_params / 2**20
                 fixed = BATCH * 8 / rate
                 strong = fixed / (fixed / machines + reduce_s)
                 weak_step = BATCH / rate
@@ -145,11 +146,13 @@ def main() -> None:
         per_mb = f"{1000 * seconds / float(mb):.3f} ms" if float(mb) else "(latency)"
         print(f"| {float(mb):g} MB | {1e6 * seconds:,.1f} µs | {per_mb} |")
     best = max(runs, key=lambda r: r["samples_per_s"])
-    print(f"\nEstimate (Rabenseifner Allreduce, 50 µs / 5 µs per message at 10 / 100 Gb/s; a machine computes "
+    print(f"\nEstimate (Rabenseifner Allreduce, 50 µs / 5 µs per message at 10 / 100 Gb/s, plus the loopback time "
+          f"per MB; a machine computes "
           f"like this one's best configuration, {best['samples_per_s']:,.0f} samples/s for the MLP, and the 10× model "
           f"costs {big['params'] / runs[0]['params']:.1f}× the flops per sample; measured here: "
           f"{runs[0]['samples_per_s'] / big['samples_per_s']:.1f}× slower on 1 rank):\n")
-    print("\n".join(estimate(runs, {"mlp": runs[0]["params"], "mlp10x": big["params"]})))
+    local = reduce["1.0"] / 1.0  # seconds per MB, from the 1 MB Allreduce
+    print("\n".join(estimate(runs, {"mlp": runs[0]["params"], "mlp10x": big["params"]}, local)))
 
 
 if __name__ == "__main__":
