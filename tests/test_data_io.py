@@ -91,3 +91,39 @@ def test_builtin_generators_take_sizes_and_bad_options_are_data_errors():
         read_frame("builtin:regression:n_samples=many")
     with pytest.raises(DataError):
         read_frame("builtin:regression:colour=3")
+
+
+@pytest.mark.parametrize("impute", ["mean", "median"])
+def test_streamed_training_table_equals_fitting_the_whole_file(tmp_path, impute):
+    from loomnet.data_io import read_training_table
+
+    rng = np.random.default_rng(1)
+    lines = ["size,code,colour,y"]
+    for i in range(40):
+        size = "" if i % 9 == 4 else f"{rng.normal():.3f}"
+        code = str(i % 3) if i < 30 else "x"  # looks numeric in the first chunks, is text later
+        colour = "" if i == 33 else ["red", "blue", "green"][i % 3]
+        lines.append(f"{size},{code},{colour},{'ab'[i % 2]}")
+    path = tmp_path / "s.csv"
+    path.write_text("\n".join(lines) + "\n")
+
+    whole = read_frame(str(path))
+    expected_encoder = TableEncoder("y", impute).fit(whole)
+    expected_X = expected_encoder.transform(whole)
+    encoder, X, y, _ = read_training_table(str(path), "y", impute, None, chunk_rows=6)
+    assert encoder.to_dict() == {**expected_encoder.to_dict(), "task": "classify"}
+    assert np.array_equal(X, expected_X)
+    assert y.tolist() == ["ab"[i % 2] for i in range(40)]
+
+
+def test_streamed_training_table_reports_the_first_missing_value_and_identifier_columns(tmp_path):
+    from loomnet.data_io import MAX_CATEGORIES, read_training_table
+
+    path = tmp_path / "m.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{'' if i == 11 else 'k'},{i % 2}\n" for i in range(20)))
+    with pytest.raises(DataError, match=r"column 'b' at row 12 \(line 13\)"):
+        read_training_table(str(path), "y", chunk_rows=5)
+    ids = tmp_path / "ids.csv"
+    ids.write_text("id,v,y\n" + "".join(f"u{i},{i},{i % 2}\n" for i in range(MAX_CATEGORIES + 1)))
+    with pytest.raises(DataError, match="'id' has more than 1000 distinct text values"):
+        read_training_table(str(ids), "y", chunk_rows=300)

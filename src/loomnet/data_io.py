@@ -24,6 +24,7 @@ from . import datasets
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 BUILTIN_PREFIX = "builtin:"
 IMPUTE_CHOICES = ("mean", "median")
+MAX_CATEGORIES = 1000  # more distinct texts than this: an identifier or free text, not a category
 
 
 class DataError(ValueError):
@@ -315,13 +316,16 @@ class TableEncoder:
         return names
 
     def fit(self, frame: Frame) -> TableEncoder:
+        self.fit_columns_check(frame)
+        self.columns = [self._fit_column(frame, name) for name in frame.columns if name != self.target]
+        return self
+
+    def fit_columns_check(self, frame: Frame) -> None:
+        """Training data must have the target column and at least one other."""
         if self.target is not None and self.target not in frame.values:
             raise DataError(f"{frame.source} has no column {self.target!r}; columns are: {', '.join(frame.columns)}")
-        features = [c for c in frame.columns if c != self.target]
-        if not features:
+        if not [c for c in frame.columns if c != self.target]:
             raise DataError(f"{frame.source} has no feature columns besides the target {self.target!r}")
-        self.columns = [self._fit_column(frame, name) for name in features]
-        return self
 
     def _fit_column(self, frame: Frame, name: str) -> dict[str, Any]:
         values = frame.values[name]
@@ -335,6 +339,8 @@ class TableEncoder:
                 fill = float(np.mean(numbers[present]) if self.impute == "mean" else np.median(numbers[present]))
             return {"name": name, "kind": "numeric", "fill": fill}
         cats, counts = np.unique(_text(values[present]), return_counts=True)
+        if len(cats) > MAX_CATEGORIES:
+            raise DataError(_too_many_categories(frame.source, name))
         fill = str(cats[counts.argmax()]) if self.impute is not None else None
         return {"name": name, "kind": "categorical", "categories": cats.tolist(), "fill": fill}
 
@@ -367,15 +373,19 @@ class TableEncoder:
                 parts.append(f"has column(s) {_names(extra)} the model does not know")
             raise DataError(f"{frame.source} " + " and ".join(parts))
 
-    def transform(self, frame: Frame) -> NDArray[np.float64]:
-        """The feature matrix for a Frame: numbers as they are, categories one-hot."""
+    def transform(self, frame: Frame, *, keep_missing: bool = False) -> NDArray[np.float64]:
+        """The feature matrix for a Frame: numbers as they are, categories one-hot.
+
+        ``keep_missing`` leaves NaN for missing numbers whose fill is not known yet (streamed training).
+        """
         frame = self.align(frame)
         self.check_columns(frame)
         blocks = []
         for col in self.columns:
             values = frame.values[col["name"]]
             numbers, missing = _parse_numbers(values) if col["kind"] == "numeric" else (None, _missing_mask(values))
-            if missing.any() and col["fill"] is None:
+            placeholder = keep_missing and col["kind"] == "numeric"
+            if missing.any() and col["fill"] is None and not placeholder:
                 i = int(np.argmax(missing))
                 hint = "" if self.impute else " (use --impute mean|median to fill missing values)"
                 raise DataError(f"{frame.source}: missing value in column {col['name']!r} at {frame.where(i)}{hint}")
@@ -391,10 +401,10 @@ class TableEncoder:
             i = _first_bad_number(values, missing)
             raise DataError(f"{frame.source}: column {col['name']!r} is numeric but {frame.where(i)} holds "
                             f"{values[i]!r}")
-        if missing.any():
+        if missing.any() and col["fill"] is not None:
             numbers[missing] = col["fill"]
-        if not np.isfinite(numbers).all():
-            i = int(np.argmax(~np.isfinite(numbers)))
+        if not (np.isfinite(numbers) | missing).all():
+            i = int(np.argmax(~(np.isfinite(numbers) | missing)))
             raise DataError(f"{frame.source}: column {col['name']!r} has the non-finite value {numbers[i]} "
                             f"at {frame.where(i)}")
         return numbers
@@ -463,9 +473,30 @@ class TableEncoder:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableEncoder:
-        enc = cls(d.get("target"), d.get("impute"))
-        enc.columns, enc.task = list(d["columns"]), d.get("task")
+        """Rebuild from ``to_dict()``; a stored encoding of the wrong shape is a DataError (files are untrusted)."""
+        if not isinstance(d, dict) or not isinstance(d.get("columns"), list):
+            raise DataError("the stored column encoding is malformed (no list of columns)")
+        target, task = d.get("target"), d.get("task")
+        if not (target is None or isinstance(target, str)) or task not in (None, "classify", "regress"):
+            raise DataError(f"the stored column encoding is malformed (target {target!r}, task {task!r})")
+        for col in d["columns"]:
+            if not _valid_column(col):
+                raise DataError(f"the stored column encoding is malformed (column {str(col)[:60]})")
+        enc = cls(target, d.get("impute"))
+        enc.columns, enc.task = list(d["columns"]), task
         return enc
+
+
+def _valid_column(col: Any) -> bool:
+    """A stored column: a name, numeric with a numeric fill, or categorical with string categories and fill."""
+    if not isinstance(col, dict) or not isinstance(col.get("name"), str):
+        return False
+    fill = col.get("fill")
+    if col.get("kind") == "numeric":
+        return fill is None or (isinstance(fill, int | float) and not isinstance(fill, bool))
+    categories = col.get("categories")
+    return (col.get("kind") == "categorical" and isinstance(categories, list) and len(categories) > 0
+            and all(isinstance(c, str) for c in categories) and (fill is None or isinstance(fill, str)))
 
 
 def _names(columns: list[str], limit: int = 6) -> str:
@@ -489,3 +520,127 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> None:
         raise DataError(f"cannot write {what} {path}: directory {directory} does not exist")
     if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise DataError(f"cannot write {what} {path}: permission denied")
+
+
+# ----------------------------------------------------------------- streamed training data
+def read_training_table(spec: str, target: str | None = None, impute: str | None = None, task: str | None = None,
+                        chunk_rows: int = 65536) -> tuple[TableEncoder, NDArray[np.float64], NDArray, Frame]:
+    """Fit a TableEncoder and encode training data in two passes over chunks: (encoder, X, y, target frame).
+
+    Pass 1 types every column (numeric unless a present value is not a number), counts categories
+    and finds missing values; pass 2 encodes into one preallocated matrix. Peak memory stays near
+    the size of X instead of the file's text, and the result equals ``fit`` + ``transform`` on the
+    whole file. ``target`` may be a column index for arrays without column names.
+    """
+    frames = _replayable(spec, chunk_rows)
+    scan: _Scan | None = None
+    first_chunks: list[Frame] | None = []  # kept while there is only one: a small file is parsed once
+    for frame in frames():
+        scan = scan or _Scan(frame, resolve_target(frame, target), impute)
+        scan.add(frame)
+        if first_chunks is not None:
+            first_chunks = first_chunks + [frame] if not first_chunks else None
+    if first_chunks:
+        frames = lambda: iter(first_chunks)  # noqa: E731
+    encoder, target_frame, n_rows = scan.finish()
+    y = encoder.fit_target(target_frame, task)
+    offsets = np.cumsum([0] + [1 if c["kind"] == "numeric" else len(c["categories"]) for c in encoder.columns])
+    X = np.empty((n_rows, offsets[-1]))
+    row = 0
+    for frame in frames():
+        X[row:row + frame.n_rows] = encoder.transform(frame, keep_missing=True)
+        row += frame.n_rows
+    for col, offset in zip(encoder.columns, offsets, strict=False):
+        if col["kind"] == "numeric" and scan.columns[col["name"]]["missing"] is not None:
+            column = X[:, offset]
+            gaps = np.isnan(column)
+            col["fill"] = float(np.mean(column[~gaps]) if impute == "mean" else np.median(column[~gaps]))
+            column[gaps] = col["fill"]
+    return encoder, X, y, target_frame
+
+
+def resolve_target(frame: Frame, target: str | None) -> str | None:
+    """The target column's name: as given, the source's default, or (arrays without names) a column index."""
+    if target is None:
+        return default_target(frame)
+    if target not in frame.values and frame.meta.get("unnamed"):
+        try:
+            return frame.columns[int(target)]
+        except (ValueError, IndexError):
+            raise DataError(f"the target of {frame.source} is a column index 0..{len(frame.columns) - 1} "
+                            f"(or -1), got {target!r}") from None
+    return target
+
+
+def _replayable(spec: str, chunk_rows: int) -> Any:
+    """A function giving the chunks again and again: re-read from disk, or kept when already in memory."""
+    if spec.startswith(BUILTIN_PREFIX) or spec.lower().endswith(".npz"):
+        frames = list(iter_frames(spec, None))
+        return lambda: iter(frames)
+    return lambda: iter_frames(spec, chunk_rows)
+
+
+def _too_many_categories(source: str, name: str) -> str:
+    return (f"{source}: column {name!r} has more than {MAX_CATEGORIES} distinct text values: an identifier or "
+            "free text cannot be one-hot encoded; remove the column")
+
+
+class _Scan:
+    """Pass 1 of read_training_table: column kinds, category counts, first missing value, the target."""
+
+    def __init__(self, frame: Frame, target: str | None, impute: str | None):
+        if target is None:
+            raise DataError(f"--target is required for {frame.source}; its columns are: {', '.join(frame.columns)}")
+        self.encoder = TableEncoder(target, impute)
+        self.encoder.fit_columns_check(frame)
+        self.source = frame.source
+        self.columns = {name: {"numeric": True, "counts": {}, "missing": None, "present": False}
+                        for name in frame.columns if name != target}
+        self.targets: list[Frame] = []
+        self.n_rows = 0
+
+    def add(self, frame: Frame) -> None:
+        for name, state in self.columns.items():
+            values = frame.values[name]
+            if state["numeric"]:
+                numbers, missing = _parse_numbers(values)
+                state["numeric"] = numbers is not None
+            else:
+                missing = _missing_mask(values)
+            state["present"] = state["present"] or not missing.all()
+            if state["missing"] is None and missing.any():
+                state["missing"] = frame.where(int(np.argmax(missing)))
+            if state["counts"] is not None:
+                texts, counts = np.unique(_text(values[~missing]), return_counts=True)
+                for text, count in zip(texts.tolist(), counts.tolist(), strict=True):
+                    state["counts"][text] = state["counts"].get(text, 0) + count
+                if len(state["counts"]) > MAX_CATEGORIES:
+                    state["counts"] = None
+        target = self.encoder.target
+        column = frame.values[target].copy()  # a copy: a view would keep the whole chunk's table alive
+        self.targets.append(Frame(frame.source, [target], {target: column}, frame.row_start,
+                                  frame.kind, {**frame.meta, "unnamed": False}, frame.lines))
+        self.n_rows += frame.n_rows
+
+    def finish(self) -> tuple[TableEncoder, Frame, int]:
+        encoder, impute = self.encoder, self.encoder.impute
+        for name, state in self.columns.items():
+            if not state["present"]:
+                raise DataError(f"{self.source}: column {name!r} has no values")
+        for name, state in self.columns.items():
+            if state["missing"] is not None and impute is None:
+                raise DataError(f"{self.source}: missing value in column {name!r} at {state['missing']} "
+                                "(use --impute mean|median to fill missing values)")
+        for name, state in self.columns.items():
+            if state["numeric"]:
+                encoder.columns.append({"name": name, "kind": "numeric", "fill": None})
+                continue
+            if state["counts"] is None:
+                raise DataError(_too_many_categories(self.source, name))
+            categories = sorted(state["counts"])
+            fill = max(categories, key=state["counts"].__getitem__) if impute is not None else None
+            encoder.columns.append({"name": name, "kind": "categorical", "categories": categories, "fill": fill})
+        first, target = self.targets[0], encoder.target
+        lines = None if first.lines is None else np.concatenate([f.lines for f in self.targets])
+        values = {target: np.concatenate([f.values[target] for f in self.targets])}
+        return encoder, Frame(first.source, [target], values, 0, first.kind, first.meta, lines), self.n_rows

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..cli import UsageError
-from ..data_io import IMPUTE_CHOICES, DataError, TableEncoder, check_writable, default_target, read_frame
+from ..data_io import IMPUTE_CHOICES, DataError, check_writable, read_training_table
 from ..training import Callback, EarlyStopping, Trainer
 from . import non_negative_float, positive_int
 from .training_hooks import Checkpointer, ProgressBar, TrainingMetric, format_epoch, resume_hint, stop_on_signals
@@ -77,15 +77,8 @@ def run(args: argparse.Namespace, out: Any) -> int:
         out.quiet = out.quiet or world_rank() != 0  # rank 0 alone prints progress and writes files
     plot_path = None if args.no_plot else Path(args.plot or _default_plot(args.out))
     _check_outputs(args, plot_path)
-    frame = read_frame(args.data)
-    target = args.target or default_target(frame)
-    if target is None:
-        raise UsageError(f"--target is required for {args.data}; its columns are: {', '.join(frame.columns)}")
-    if str(args.data).lower().endswith(".npy") and args.target and args.target not in frame.values:
-        target = _npy_column(args.target, frame.columns)
-    encoder = TableEncoder(target, args.impute).fit(frame)
-    X = encoder.transform(frame)
-    y = encoder.fit_target(frame, args.task)
+    encoder, X, y, _ = read_training_table(args.data, args.target, args.impute, args.task)
+    target = encoder.target
     model = _build_model(args, encoder.task, y)
     model.feature_names = encoder.feature_names
     out.progress(f"data: {args.data}: {X.shape[0]} rows, {X.shape[1]} features, target {target!r} "
@@ -263,14 +256,6 @@ def _describe_task(task: str, y: np.ndarray) -> str:
     if task == "regress":
         return "regression"
     return f"classification, {len(np.unique(y))} classes"
-
-
-def _npy_column(target: str, columns: list[str]) -> str:
-    try:
-        return columns[int(target)]
-    except (ValueError, IndexError):
-        raise UsageError(f"--target for a .npy file is a column index 0..{len(columns) - 1} (or -1), "
-                         f"got {target!r}") from None
 
 
 # ----------------------------------------------------------------- option types
