@@ -265,3 +265,25 @@ def test_a_failing_search_job_on_an_mpi_worker_reaches_the_caller():
             "    print('caught:', exc)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
     assert "caught: pow() 3rd argument cannot be 0" in proc.stdout, proc.stdout + proc.stderr
+
+
+@needs_mpi
+@pytest.mark.timeout(240)
+def test_cli_hybrid_workers_keep_the_deterministic_bits(tmp_path):
+    from loomnet.modelfile import load_model
+
+    common = ("--distributed", "mpi", "--deterministic", "--epochs", "2")
+    _loomnet(*common, "--workers", "2", "-o", "threads.loom", cwd=tmp_path)
+    _loomnet(*common, "-o", "one.loom", cwd=tmp_path)
+    threads, one = load_model(tmp_path / "threads.loom"), load_model(tmp_path / "one.loom")
+    assert np.array_equal(threads.params, one.params)
+
+
+@needs_mpi
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("ranks", [4, 8])
+def test_many_oversubscribed_ranks_give_the_one_process_bits(tmp_path, ranks):
+    proc, _ = launch(ranks, "tiny", tmp_path, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert np.array_equal(np.load(tmp_path / f"tiny_{ranks}.npy"), tiny_run("serial"))
