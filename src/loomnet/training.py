@@ -150,7 +150,11 @@ class OverfittingMonitor(Callback):
 
 
 class Trainer:
-    """Runs gradient descent on a model; holds all state a checkpoint needs to resume exactly."""
+    """Runs gradient descent on a model; holds all state a checkpoint needs to resume exactly.
+
+    ``workers`` (an int or "auto"), ``mode`` ("sync", "hogwild", "locked") and ``micro_batches``
+    train on several threads (see :mod:`loomnet.parallel`); ``workers=None`` is this thread only.
+    """
 
     parallel = None  # set by workers=...: the loomnet.parallel engine that runs steps or epochs
 
