@@ -612,6 +612,9 @@ class _Scan:
                 state["missing"] = frame.where(int(np.argmax(missing)))
             if state["counts"] is not None:
                 texts, counts = np.unique(_text(values[~missing]), return_counts=True)
+                if len(texts) > MAX_CATEGORIES:
+                    state["counts"] = None  # a continuous column (or an identifier): stop counting
+                    continue
                 for text, count in zip(texts.tolist(), counts.tolist(), strict=True):
                     state["counts"][text] = state["counts"].get(text, 0) + count
                 if len(state["counts"]) > MAX_CATEGORIES:
