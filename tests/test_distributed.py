@@ -195,7 +195,8 @@ def test_three_ranks_with_empty_shards_give_the_one_process_bits(tmp_path):
 @pytest.mark.parametrize("how, message", [
     ("raise", "rank 1 of 2 failed with ValueError: injected failure on rank 1; aborting all ranks"),
     ("kill", "BAD TERMINATION"),
-    ("bad_shard", "loading the data shards failed on 1 of 2 ranks: rank 1: ValueError"),
+    ("bad_shard", "ValueError: loading the data shards failed on 1 of 2 ranks: rank 1: ValueError: X contains "
+                  "NaN or infinity (first at row 1796, column 0"),
     ("stall", "rank 0 of 2 waited 2 s for the other ranks in Allreduce; one of them is stuck"),
     ("drift", "RuntimeError: the ranks' parameters differ after epoch 2"),
 ])

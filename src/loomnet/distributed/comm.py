@@ -6,6 +6,7 @@ stand-in, so the sharded trainer runs (and is tested) without MPI.
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 import time
@@ -171,15 +172,28 @@ def abort_on_error(
 
 
 def agree_on_errors(collective: Collective, error: BaseException | None, what: str) -> None:
-    """Raise on every rank if any rank failed (so no rank is left waiting); ``what`` names the phase."""
-    failures = collective.allgather(None if error is None else f"{type(error).__name__}: {error}")
-    bad = [(rank, msg) for rank, msg in enumerate(failures) if msg is not None]
+    """Raise on every rank if any rank failed (so no rank is left waiting); ``what`` names the phase.
+
+    The exception raised is the first failing rank's nearest built-in type (a bad value stays a
+    ValueError on every rank), with every failing rank's message.
+    """
+    report = None if error is None else (f"{type(error).__name__}: {error}",
+                                          [cls.__name__ for cls in type(error).__mro__])
+    failures = collective.allgather(report)
+    bad = [(rank, failure) for rank, failure in enumerate(failures) if failure is not None]
     if not bad:
         return
     if collective.size == 1 and error is not None:
         raise error
-    lines = "; ".join(f"rank {rank}: {msg}" for rank, msg in bad)
-    raise RuntimeError(f"{what} failed on {len(bad)} of {collective.size} ranks: {lines}") from error
+    lines = "; ".join(f"rank {rank}: {message}" for rank, (message, _) in bad)
+    message = f"{what} failed on {len(bad)} of {collective.size} ranks: {lines}"
+    kind = next((getattr(builtins, name) for name in bad[0][1][1] if isinstance(getattr(builtins, name, None), type)
+                 and issubclass(getattr(builtins, name), Exception)), RuntimeError)
+    try:
+        agreed = kind(message)
+    except TypeError:  # a built-in that needs more arguments than a message
+        agreed = RuntimeError(message)
+    raise agreed from error
 
 
 def cpu_cores() -> int:

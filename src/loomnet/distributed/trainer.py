@@ -207,7 +207,7 @@ class DistributedTrainer(Trainer):
         lo, hi = self.plan.row_start, self.plan.row_stop
         local_raw = read_rows(rows_source, slice(lo, hi) if train_rows is None else train_rows[lo:hi])
         if len(local_raw):  # a rank may own no rows when there are more ranks than rows
-            check_array(local_raw, name=f"X (rows {lo}..{hi - 1} of rank {rank})")
+            _check_rows(local_raw, lo if train_rows is None else train_rows[lo:hi], rank)
         if not model.built:
             model.build(rows_source.shape[1])
         return local_raw, y_all, w_all, val_raw, y_val
@@ -405,3 +405,15 @@ class DistributedTrainer(Trainer):
                           f"uses {self.micro_batches}: the result will not be bit-identical to an uninterrupted run",
                           RuntimeWarning, stacklevel=2)
         super().load_state_dict(state)
+
+
+def _check_rows(rows: NDArray, global_index: int | NDArray[np.int64], rank: int) -> None:
+    """Validate a rank's rows; a NaN or infinity is reported at its row number in the whole X."""
+    if rows.dtype.kind == "f":
+        bad = np.argwhere(~np.isfinite(rows))
+        if len(bad):
+            local_row, column = (int(i) for i in bad[0])
+            row = global_index + local_row if isinstance(global_index, int) else int(global_index[local_row])
+            raise ValueError(f"X contains NaN or infinity (first at row {row}, column {column}; "
+                             f"in the shard of rank {rank})")
+    check_array(rows, name=f"X (the shard of rank {rank})")
