@@ -115,3 +115,11 @@ def test_memory_mapped_npy_larger_than_the_allowed_memory_streams_in_bounded_mem
     assert int(words[words.index("ROWS") + 1]) == n_rows
     assert float(words[words.index("SUM") + 1]) == float(np.sum(np.arange(n_rows) % 7))
     assert float(words[words.index("PEAK_GROWTH_MB") + 1]) < file_mb / 2
+
+
+def test_the_background_thread_stays_ahead_of_a_slower_consumer():
+    X, y = _rows(2000)
+    loader = PrefetchLoader(X, y, batch_size=100, depth=4)
+    for _ in loader:
+        threading.Event().wait(0.005)  # the "compute" of a step
+    assert loader.batches_waited <= 2  # the first batch, at most one more on a loaded machine

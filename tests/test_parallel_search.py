@@ -106,3 +106,10 @@ def test_thread_search_holds_one_copy_of_the_data_whatever_the_number_of_models(
         growth[n_models] = float(out.stdout.split()[-1])
     data_mb = 40_000 * 200 * 4 / 2**20
     assert growth[8] < growth[2] + data_mb, growth   # 6 more copies would add 6 × 30 MB
+
+
+@pytest.mark.parametrize("backend", ["threads", "processes"])
+def test_an_error_in_a_job_reaches_the_caller(backend, digits):
+    with pytest.raises(ValueError, match="Dense units must be a positive integer"):
+        search.grid_search({"hidden": [(16,), (-1,)]}, digits.X[:200], digits.y[:200], cv=2, epochs=1,
+                           backend=backend, n_jobs=2)

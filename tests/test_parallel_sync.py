@@ -149,3 +149,16 @@ def test_default_path_has_no_parallel_engine():
     trainer = Trainer(_model(), X, y, epochs=1)
     assert trainer.parallel is None
     assert not isinstance(getattr(trainer, "_sync", None), SyncGradient)
+
+
+@pytest.mark.slow
+def test_sync_bits_identical_for_1_2_3_4_8_workers_on_the_benchmark_mlp_with_dropout():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(2048, 784)).astype(np.float32), rng.integers(0, 10, 2048)
+    finals = []
+    for workers in (1, 2, 3, 4, 8):
+        model = ln.Sequential([ln.Dense(512, "relu"), ln.Dropout(0.2), ln.Dense(256, "relu"), ln.Dense(10)],
+                              optimizer=ln.SGD(0.01, momentum=0.9), seed=0)
+        model.fit(X, y, epochs=2, batch_size=128, workers=workers, micro_batches=8, seed=5)
+        finals.append(model.params.copy())
+    assert all(np.array_equal(finals[0], params) for params in finals[1:])
