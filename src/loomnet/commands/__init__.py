@@ -29,7 +29,7 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def encoder_for(loom: LoomFile, frame: Frame, target: str | None = None, *, need_target: bool = False) -> TableEncoder:
+def encoder_for(loom: LoomFile, frame: Frame, target: str | None = None, *, need_target: bool = True) -> TableEncoder:
     """The column encoding a model was trained with (from its file), checked against ``frame``.
 
     Models saved from Python without the CLI's encoding take every numeric column but the target

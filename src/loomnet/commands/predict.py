@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
     with _output(args.output) as stream:
         writer = None if (out.json and not args.output) else csv.writer(stream, lineterminator="\n")
         for frame in iter_frames(args.data, args.chunk_rows):
-            encoder = encoder or encoder_for(loom, frame)
+            encoder = encoder or encoder_for(loom, frame, need_target=False)
             X = encoder.transform(frame)
             predictions = model.predict(X)
             proba = model.predict_proba(X) if args.proba else None
