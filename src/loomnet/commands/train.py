@@ -119,6 +119,14 @@ def run(args: argparse.Namespace, out: Any) -> int:
 
         plot_history(history.records, plot_path, title=f"{Path(args.out).name}: {args.data}",
                      best_epoch=history.best_epoch, overfit_epoch=history.overfit_epoch)
+    result, text = _summary(args, history, model, header, plot_path, elapsed)
+    out.result(result, text)
+    return 0
+
+
+def _summary(args: argparse.Namespace, history: Any, model: Any, header: dict[str, Any], plot_path: Path | None,
+             elapsed: float) -> tuple[dict[str, Any], str]:
+    """The result of a run: as JSON data and as the lines printed."""
     last = history.records[-1] if history.records else {}
     result = {"model": str(args.out), "plot": None if plot_path is None else str(plot_path),
               "epochs": len(history), "stop_reason": history.stop_reason, "best_epoch": history.best_epoch,
@@ -135,8 +143,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
     text.append(f"saved {args.out} ({model.n_params:,} parameters, sha256 {header['tensors']['sha256'][:12]}…)")
     if plot_path is not None:
         text.append(f"plot: {plot_path}")
-    out.result(result, "\n".join(text))
-    return 0
+    return result, "\n".join(text)
 
 
 # ----------------------------------------------------------------- building
