@@ -54,3 +54,23 @@ def test_hogwild_divergence_restores_the_last_finite_params():
     with pytest.raises(ln.TrainingDivergedError):
         model.fit(data.X, data.y * 1e3, epochs=20, batch_size=8, workers=2, mode="hogwild")
     assert np.isfinite(model.params).all()
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_one_hogwild_worker_is_the_plain_loop_bit_for_bit_even_with_a_plateau_schedule(optimizer):
+    from loomnet.schedules import ReduceOnPlateau
+
+    data = ln.datasets.make_classification(400, 8, seed=0)
+
+    def run(**parallel):
+        schedule = ReduceOnPlateau(0.05, factor=0.5, patience=0, min_delta=1e9)  # halves every epoch
+        opt = ln.SGD(schedule, momentum=0.9) if optimizer == "momentum" else ln.Adam(schedule)
+        model = ln.Sequential([ln.Dense(8, "relu"), ln.Dropout(0.1), ln.Dense(3)], optimizer=opt, seed=0)
+        history = model.fit(data.X, data.y, epochs=4, batch_size=32, validation_split=0.25, seed=2, **parallel)
+        return model, history
+
+    plain, plain_history = run()
+    hogwild, hogwild_history = run(workers=1, mode="hogwild")
+    assert hogwild_history["lr"] == plain_history["lr"] and plain_history["lr"][-1] < plain_history["lr"][0]
+    assert np.array_equal(hogwild.params, plain.params)
+    assert hogwild.optimizer.iterations == plain.optimizer.iterations

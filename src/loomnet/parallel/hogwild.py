@@ -54,6 +54,7 @@ class HogwildEpochs:
         loss_sums, samples = [0.0] * workers, [0] * workers
         updates, staleness = [0] * workers, [0] * workers
         X, y, weights, params = trainer.X, trainer.y, trainer.sample_weight, model.params
+        schedule = model.optimizer.schedule  # the one the Trainer tells about val_loss (ReduceOnPlateau)
 
         def work(t: int) -> None:
             shard, opt, grad, ws = shards[t], self.optimizers[t], self.grads[t], self.workspaces[t]
@@ -73,7 +74,7 @@ class HogwildEpochs:
 
                     raise TrainingDivergedError(epoch + 1, local_step + 1, loss)
                 with guard:
-                    opt.step(params, grad, opt.schedule(epoch, self.updates))
+                    opt.step(params, grad, schedule(epoch, self.updates))
                 with self._count_lock:
                     staleness[t] += self.updates - seen
                     self.updates += 1
@@ -106,5 +107,7 @@ class HogwildEpochs:
     def finish(self) -> None:
         """Hand worker 0's optimiser state and the global update count back to the model's optimiser."""
         optimizer = self.trainer.model.optimizer
+        schedule_state = optimizer.schedule.state_dict()  # the model's schedule is the live one
         optimizer.load_state_dict(self.optimizers[0].state_dict())
+        optimizer.schedule.load_state_dict(schedule_state)
         optimizer.iterations = self.updates

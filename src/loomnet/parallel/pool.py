@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
+import numpy as np
+
 Task = Callable[[int], None]
 _POLL_S = 0.05  # the caller wakes this often while waiting, so Ctrl-C is handled promptly
 
@@ -35,9 +37,11 @@ class WorkerPool:
             thread.start()
 
     def _serve(self, index: int, inbox: queue.SimpleQueue) -> None:
-        while (task := inbox.get()) is not None:
+        while (item := inbox.get()) is not None:
+            task, errstate = item
             try:
-                task(index)
+                with np.errstate(**errstate):
+                    task(index)
             except BaseException as exc:  # noqa: BLE001 - every error travels to the caller
                 if self._on_error is not None:
                     self._on_error()  # at once: the caller may be busy with its own share
@@ -54,8 +58,9 @@ class WorkerPool:
         if self._closed:
             raise RuntimeError("the worker pool is closed")
         self._on_error = on_error
+        errstate = np.geterr()  # NumPy's error settings are per thread: the workers take the caller's
         for inbox in self._inboxes:
-            inbox.put(task)
+            inbox.put((task, errstate))
         errors: list[BaseException] = []
 
         def failed(exc: BaseException) -> None:
