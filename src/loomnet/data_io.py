@@ -106,15 +106,15 @@ def _read_builtin(spec: str) -> Frame:
             raise DataError(f"bad option {item!r} in {spec}; write key=value, "
                             "e.g. builtin:classification:n_samples=500")
         try:
-            kwargs[key.strip()] = float(value) if "." in value or "e" in value.lower() else int(value)
+            number = float(value)
         except ValueError:
             raise DataError(f"option {key} in {spec} must be a number, got {value!r}") from None
+        kwargs[key.strip()] = int(number) if number.is_integer() and key.strip().startswith("n_") else number
     try:
         data = datasets.load(name, **kwargs)
-    except TypeError as exc:
-        raise DataError(f"{spec}: {exc}") from None
-    except ValueError as exc:
-        raise DataError(str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        raise DataError(message if message.startswith("unknown dataset") else f"{spec}: {message}") from None
     names = data.feature_names or [f"x{i}" for i in range(data.X.shape[1])]
     values = {n: np.ascontiguousarray(data.X[:, i]) for i, n in enumerate(names)}
     values["target"] = data.y

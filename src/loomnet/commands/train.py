@@ -163,7 +163,7 @@ def _build_model(args: argparse.Namespace, task: str, y: np.ndarray) -> Any:
     else:
         classes = np.unique(y)
         if len(classes) < 2:
-            raise UsageError(f"the target column has a single class ({classes[0]!r}); classification needs "
+            raise UsageError(f"the target column has a single class ({classes.tolist()[0]!r}); classification needs "
                              "at least 2")
         if loss.task == "binary" and len(classes) != 2:
             raise UsageError(f"--loss {loss.name} needs exactly 2 classes, the target has {len(classes)}")
