@@ -4,7 +4,8 @@ A :class:`Frame` is named columns of one block of rows; readers return the whole
 iterator of chunks (so ``predict`` works on files larger than memory). A :class:`TableEncoder`
 is fitted on training data: numeric columns pass through, text columns are one-hot encoded,
 missing values are an error naming row and column unless imputed; its ``to_dict`` goes into
-the model file so prediction encodes new data exactly the same way.
+the model file so prediction encodes new data exactly the same way. :func:`read_training_table`
+fits and encodes in two passes over chunks, so training never holds the file's text at once.
 """
 
 from __future__ import annotations
