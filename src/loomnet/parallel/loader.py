@@ -154,11 +154,12 @@ def _put(batches: queue.Queue, item: Any, stop: threading.Event) -> bool:
 
 
 def _mapping_of(X: NDArray) -> mmap.mmap | None:
-    """The mmap under a ``np.memmap`` (or a view of one), if madvise is available."""
+    """The mmap under a ``np.memmap`` (or a view of one) whose pages may be dropped, if madvise is available."""
     base = X
     while base is not None:
         mapping = getattr(base, "_mmap", None)
         if isinstance(mapping, mmap.mmap):
-            return mapping if hasattr(mapping, "madvise") else None
+            # copy-on-write maps ("c") hold private changes that MADV_DONTNEED would discard
+            return mapping if hasattr(mapping, "madvise") and getattr(base, "mode", "r") != "c" else None
         base = getattr(base, "base", None)
     return None
