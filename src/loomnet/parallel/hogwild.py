@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..network import StepWorkspace
+from ..training import TrainingDivergedError
 from .pool import WorkerPool
 
 if TYPE_CHECKING:
@@ -70,8 +71,6 @@ class HogwildEpochs:
                 loss, _ = model.loss_and_grad(params, Xb, yb, wb, grad=grad, ws=ws,
                                               rng=trainer.dropout_rng(epoch, local_step, t))
                 if not math.isfinite(loss):
-                    from ..training import TrainingDivergedError
-
                     raise TrainingDivergedError(epoch + 1, local_step + 1, loss)
                 with guard:
                     opt.step(params, grad, schedule(epoch, self.updates))
