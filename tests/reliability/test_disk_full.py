@@ -170,7 +170,12 @@ def test_a_filesystem_turned_read_only_mid_run_keeps_the_checkpoint(tmp_path, sm
     ckpt = small_tmpfs / "ckpt"
     proc = train(tmp_path, "--out", "model.loom", "--checkpoint-dir", str(ckpt), background=True)
     wait_for(ckpt / "checkpoint.loom", proc)
-    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    for _ in range(200):  # remounting fails with EBUSY while a file is open for writing: try again
+        if subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.005)
+    else:
+        pytest.fail("could not remount the tmpfs read-only")
     rc, err = finish(proc)
     line = error_line(err)
     assert rc == 2 and "Read-only file system" in line, err
