@@ -85,7 +85,7 @@ def fit_scaler_on_shards(scaler: Transformer, local_shards: list[NDArray], colle
         sums = _in_shard_order(collective, [(len(x), x.sum(axis=0, dtype=np.float64)) for x in local_shards])
         n = sum(count for count, _ in sums)
         mean = _ordered_sum([s for _, s in sums]) / n
-        squares = _in_shard_order(collective, [((x - mean) ** 2).sum(axis=0) for x in local_shards])
+        squares = _in_shard_order(collective, [_sum_of_squares(x, mean) for x in local_shards])
         std = np.sqrt(_ordered_sum(squares) / n)
         scaler.mean_ = mean
         scaler.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
@@ -98,6 +98,21 @@ def fit_scaler_on_shards(scaler: Transformer, local_shards: list[NDArray], colle
         raise ValueError(f"cannot fit {type(scaler).__name__} across shards; fit it before training "
                          "(a fitted preprocess is used as is)")
     scaler.fitted_ = True
+
+
+def row_chunks(rows: NDArray, chunk_bytes: int = 64 << 20) -> list[slice]:
+    """Slices of at most ``chunk_bytes`` of float64 per chunk (one slice for small arrays)."""
+    width = int(np.prod(rows.shape[1:], dtype=np.int64)) or 1
+    step = max(1, chunk_bytes // (8 * width))
+    return [slice(i, min(i + step, len(rows))) for i in range(0, len(rows), step)]
+
+
+def _sum_of_squares(x: NDArray, mean: NDArray) -> NDArray:
+    """Σ (x - mean)² over rows, chunk by chunk so the float64 temporary stays small."""
+    total = np.zeros(x.shape[1], dtype=np.float64)
+    for chunk in row_chunks(x):
+        total += ((x[chunk] - mean) ** 2).sum(axis=0)
+    return total
 
 
 def _in_shard_order(collective: Collective, local: list) -> list:

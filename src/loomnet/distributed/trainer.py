@@ -40,7 +40,7 @@ from ..training import (
     _stratifiable,
 )
 from .comm import Collective, abort_on_error, agree_on_errors, get_collective, plan_threads
-from .data import ShardPlan, fit_scaler_on_shards, open_rows, read_rows
+from .data import ShardPlan, fit_scaler_on_shards, open_rows, read_rows, row_chunks
 
 if TYPE_CHECKING:
     from ..network import Sequential
@@ -221,9 +221,11 @@ class DistributedTrainer(Trainer):
         self.val = None if y_val is None else (self._prepare_rows(val_raw), model.prepare_y(y_val), y_val)
 
     def _prepare_rows(self, raw: NDArray) -> Array:
-        if len(raw) == 0:
-            return np.empty((0, self.model.n_features), dtype=self.model.dtype)
-        return self.model.prepare_X(raw)
+        """Scale rows into the model dtype a chunk at a time (the float64 temporaries stay small)."""
+        prepared = np.empty((len(raw), self.model.n_features), dtype=self.model.dtype)
+        for chunk in row_chunks(raw):
+            prepared[chunk] = self.model.prepare_X(raw[chunk])
+        return prepared
 
     def _allocate_buffers(self) -> None:
         n_params, dtype = self.model.params.size, self.model.dtype
@@ -409,11 +411,12 @@ class DistributedTrainer(Trainer):
 
 def _check_rows(rows: NDArray, global_index: int | NDArray[np.int64], rank: int) -> None:
     """Validate a rank's rows; a NaN or infinity is reported at its row number in the whole X."""
-    if rows.dtype.kind == "f":
-        bad = np.argwhere(~np.isfinite(rows))
+    for chunk in row_chunks(rows) if rows.dtype.kind == "f" else ():
+        bad = np.argwhere(~np.isfinite(rows[chunk]))
         if len(bad):
-            local_row, column = (int(i) for i in bad[0])
+            local_row, column = chunk.start + int(bad[0][0]), int(bad[0][1])
             row = global_index + local_row if isinstance(global_index, int) else int(global_index[local_row])
             raise ValueError(f"X contains NaN or infinity (first at row {row}, column {column}; "
                              f"in the shard of rank {rank})")
-    check_array(rows, name=f"X (the shard of rank {rank})")
+    for chunk in row_chunks(rows):
+        check_array(rows[chunk], name=f"X (the shard of rank {rank})")
