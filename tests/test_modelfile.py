@@ -154,3 +154,30 @@ def test_checkpoint_round_trip_restores_trainer_state_exactly(tmp_path):
     assert np.array_equal(resumed.model.params, full.model.params)
     with pytest.raises(ModelFileError, match="not a model"):
         load_model(tmp_path / "c.loom")
+
+
+def _fifo_reader(path, sink):
+    with open(path, "rb") as fh:
+        sink.append(fh.read())
+
+
+@pytest.mark.timeout(30)
+def test_writing_into_a_fifo_or_device_never_replaces_it(tmp_path):
+    """`--out /dev/null` once replaced /dev/null with a regular file: special files are written into."""
+    import os
+    import stat
+    import threading
+
+    from loomnet.modelfile import atomic_write, is_special_file
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert is_special_file(fifo) and not is_special_file(tmp_path) and not is_special_file(tmp_path / "none")
+    received: list[bytes] = []
+    reader = threading.Thread(target=_fifo_reader, args=(fifo, received))
+    reader.start()
+    atomic_write(fifo, b"payload")
+    reader.join(10)
+    assert received == [b"payload"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # no temporary file left behind

@@ -58,6 +58,13 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     ``path`` (rename is atomic within a filesystem); the directory is fsynced so the rename lasts.
     """
     path = Path(path)
+    if is_special_file(path):  # /dev/null, a FIFO: write into it; renaming would replace the device
+        try:
+            with open(path, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise _write_error(path, exc) from None
+        return
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -88,6 +95,15 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def is_special_file(path: str | os.PathLike) -> bool:
+    """True for an existing device, FIFO or socket: targets to write into, never to rename over."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _write_error(path: Path, exc: OSError) -> OSError:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..cli import UsageError
 from ..data_io import check_writable, iter_frames
-from ..modelfile import open_model
+from ..modelfile import is_special_file, open_model
 from . import encoder_for, positive_int
 
 HELP = "predictions of a saved model"
@@ -90,6 +90,9 @@ class _output:
     def __enter__(self) -> TextIO:
         if self.path is None:
             return sys.stdout
+        if is_special_file(self.path):  # /dev/stdout, /dev/null, a FIFO: stream into it, never rename over it
+            self.stream = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in __exit__)
+            return self.stream
         directory = Path(self.path).parent
         fd, self.tmp = tempfile.mkstemp(prefix=f".{Path(self.path).name}.", suffix=".tmp", dir=directory)
         self.stream = os.fdopen(fd, "w", newline="", encoding="utf-8")
@@ -100,6 +103,8 @@ class _output:
             sys.stdout.flush()
             return
         self.stream.close()
+        if self.tmp is None:
+            return
         if exc_type is None:
             os.replace(self.tmp, self.path)
         else:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..cli import UsageError
 from ..data_io import IMPUTE_CHOICES, DataError, check_writable, read_training_table
+from ..modelfile import is_special_file
 from ..training import Callback, EarlyStopping, Trainer
 from . import non_negative_float, positive_int
 from .training_hooks import Checkpointer, ProgressBar, TrainingMetric, format_epoch, resume_hint, stop_on_signals
@@ -75,7 +76,9 @@ def run(args: argparse.Namespace, out: Any) -> int:
         from ..distributed.comm import world_rank
 
         out.quiet = out.quiet or world_rank() != 0  # rank 0 alone prints progress and writes files
-    plot_path = None if args.no_plot else Path(args.plot or _default_plot(args.out))
+    # A model streamed into /dev/null or a FIFO gets no plot beside it unless --plot names one.
+    no_plot = args.no_plot or (not args.plot and is_special_file(args.out))
+    plot_path = None if no_plot else Path(args.plot or _default_plot(args.out))
     _check_outputs(args, plot_path)
     encoder, X, y, _ = read_training_table(args.data, args.target, args.impute, args.task)
     target = encoder.target
