@@ -62,7 +62,16 @@ class StandardScaler(Transformer):
             scaled = X / peak
             self.mean_ = scaled.mean(axis=0) * peak
             std = scaled.std(axis=0) * peak
-        self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
+        return self._set_moments(self.mean_, std)
+
+    @classmethod
+    def from_moments(cls, mean: ArrayLike, std: ArrayLike) -> StandardScaler:
+        """A fitted scaler from column means and standard deviations computed elsewhere (e.g. in chunks)."""
+        return cls()._set_moments(np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64))
+
+    def _set_moments(self, mean: NDArray[np.float64], std: NDArray[np.float64]) -> StandardScaler:
+        self.mean_ = mean
+        self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
         self.fitted_ = True
         return self
 

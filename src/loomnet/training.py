@@ -270,12 +270,13 @@ class Trainer:
         return np.random.default_rng([self.seed, _DROPOUT_STREAM, epoch, step, index])
 
     # ----------------------------------------------------------------- one step
-    def gather(self, idx: NDArray[np.int64]) -> tuple[Array, NDArray, Array | None]:
+    def gather(self, idx: NDArray[np.int64], ws: StepWorkspace | None = None) -> tuple[Array, NDArray, Array | None]:
         """Copy a batch into reusable buffers (no allocation once shapes repeat).
 
         ``mode="clip"``: with the default mode NumPy stages ``out`` in a temporary copy; the
-        indices come from ``epoch_order`` and are always in range."""
-        ws = self.ws
+        indices come from ``epoch_order`` and are always in range. ``ws``: the calling worker's
+        buffers (default: the trainer's own)."""
+        ws = self.ws if ws is None else ws
         Xb = np.take(self.X, idx, axis=0, mode="clip", out=ws.get("Xb", (len(idx), self.X.shape[1]), self.X.dtype))
         y_shape = (len(idx),) + self.y.shape[1:]
         yb = np.take(self.y, idx, axis=0, mode="clip", out=ws.get("yb", y_shape, self.y.dtype))

@@ -54,7 +54,7 @@ class HogwildEpochs:
         shards = np.array_split(trainer.epoch_order(epoch), workers)
         loss_sums, samples = [0.0] * workers, [0] * workers
         updates, staleness = [0] * workers, [0] * workers
-        X, y, weights, params = trainer.X, trainer.y, trainer.sample_weight, model.params
+        params = model.params
         schedule = model.optimizer.schedule  # the one the Trainer tells about val_loss (ReduceOnPlateau)
 
         def work(t: int) -> None:
@@ -64,9 +64,7 @@ class HogwildEpochs:
                 if self.stop.is_set() or trainer.stop_requested:
                     return
                 idx = shard[start:start + batch_size]
-                Xb = np.take(X, idx, axis=0, out=ws.get("Xb", (len(idx), X.shape[1]), X.dtype))
-                yb = np.take(y, idx, axis=0, out=ws.get("yb", (len(idx),) + y.shape[1:], y.dtype))
-                wb = None if weights is None else weights[idx]
+                Xb, yb, wb = trainer.gather(idx, ws)
                 seen = self.updates
                 loss, _ = model.loss_and_grad(params, Xb, yb, wb, grad=grad, ws=ws,
                                               rng=trainer.dropout_rng(epoch, local_step, t))

@@ -1,9 +1,11 @@
 """Concurrent model search: grid and random search, k-fold cross-validation and bagged ensembles.
 
-Every job trains one model on rows of ONE shared, prepared copy of the data: the matrix is
-standardised once (statistics of all given rows; labels never enter it), and each job's
-trainer gathers its batches by row index, so a thread-pool search holds the data once
-whatever the number of models. ``backend="processes"`` runs the same jobs in worker
+Every job trains one model on rows of ONE shared float32 copy of the data: each job's trainer
+gathers its batches by row index, so a thread-pool search holds the data once whatever the
+number of models. Standardisation is fitted per job on that job's training rows only (column
+moments computed in chunks) and applied to each gathered batch, so a held-out fold never leaks
+into the scaling it is scored with; the trained model carries its scaler and predicts on raw X.
+``backend="processes"`` runs the same jobs in worker
 processes over a shared-memory copy instead. ``build(**params)`` makes each model; the
 default :func:`mlp` takes ``hidden``, ``activation``, ``dropout``, ``optimizer``,
 ``learning_rate``, ``l2`` and ``loss`` (a process backend needs a module-level ``build``).
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._validation import check_array
 from ..layers import Dense, Dropout
 from ..metrics import r2_score
 from ..network import Sequential
@@ -47,11 +50,15 @@ def mlp(hidden: Sequence[int] = (64,), activation: str = "relu", dropout: float 
 
 
 class _RowsTrainer(Trainer):
-    """A Trainer over a subset of the rows of a shared matrix, chosen by index (no copy)."""
+    """A Trainer over a subset of the rows of a shared matrix, chosen by index (no copy),
+    standardising each gathered batch with a scaler fitted on those rows."""
 
-    def __init__(self, model: Sequential, X: NDArray, y: NDArray, rows: NDArray[np.int64], **kwargs: Any):
+    def __init__(self, model: Sequential, X: NDArray, y: NDArray, rows: NDArray[np.int64],
+                 scaler: StandardScaler, **kwargs: Any):
         super().__init__(model, X, y, **kwargs)
         self.rows = rows
+        self._shift = scaler.mean_.astype(self.X.dtype)
+        self._inv_scale = (1.0 / scaler.scale_).astype(self.X.dtype)
         self.batch_size = min(self.batch_size, len(rows))
         self.steps_per_epoch = math.ceil(len(rows) / self.batch_size)
 
@@ -59,6 +66,32 @@ class _RowsTrainer(Trainer):
         if not self.shuffle:
             return self.rows
         return self.rows[np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.rows))]
+
+    def gather(self, idx: NDArray[np.int64], ws: Any = None) -> tuple[NDArray, NDArray, NDArray | None]:
+        Xb, yb, wb = super().gather(idx, ws)
+        return self.standardise(Xb), yb, wb
+
+    def standardise(self, block: NDArray) -> NDArray:
+        """Apply this job's scaler to a float32 block of rows, in place."""
+        block -= self._shift
+        block *= self._inv_scale
+        return block
+
+
+def fit_scaler_on_rows(X: NDArray, rows: NDArray[np.int64], chunk: int = 512) -> StandardScaler:
+    """StandardScaler of X[rows] without copying those rows at once (Chan et al.'s merge of chunk moments)."""
+    count, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for start in range(0, len(rows), chunk):
+        block = X[rows[start:start + chunk]].astype(np.float64)
+        n_b, mean_b = len(block), block.mean(axis=0)
+        block -= mean_b
+        np.square(block, out=block)
+        m2_b = block.sum(axis=0)
+        delta, total = mean_b - mean, count + n_b
+        mean = mean + delta * (n_b / total)
+        m2 = m2 + m2_b + delta**2 * (count * n_b / total)
+        count = total
+    return StandardScaler.from_moments(mean, np.sqrt(m2 / max(count, 1)))
 
 
 def train_job(job: Job, X: NDArray, y: NDArray, *, build: Callable[..., Sequential], n_outputs: int,
@@ -70,16 +103,19 @@ def train_job(job: Job, X: NDArray, y: NDArray, *, build: Callable[..., Sequenti
     if build is mlp:
         params.setdefault("n_outputs", n_outputs)
     model = build(**params)
-    trainer = _RowsTrainer(model, X, y, job.train_rows, seed=job.seed, **fit_options)
+    scaler = fit_scaler_on_rows(X, job.train_rows)
+    trainer = _RowsTrainer(model, X, y, job.train_rows, scaler, seed=job.seed, **fit_options)
     history = trainer.run()
-    score = None if job.score_rows is None else _score(model, X, y, job.score_rows)
+    model.preprocess = scaler  # from here on the model takes raw inputs, like any fitted Sequential
+    score = None if job.score_rows is None else _score(trainer, X, y, job.score_rows)
     return JobResult(job.params, job.fold, score, time.perf_counter() - t0, peak_rss_mb(),
                      model if job.keep_model else None, {"loss": history["loss"]})
 
 
-def _score(model: Sequential, X: NDArray, y: NDArray, rows: NDArray[np.int64]) -> float:
+def _score(trainer: _RowsTrainer, X: NDArray, y: NDArray, rows: NDArray[np.int64]) -> float:
     """Accuracy for classification, R² for regression; rows are scored in chunks (no full copy)."""
-    outputs = [model._raw_output(np.ascontiguousarray(X[rows[i:i + _SCORE_CHUNK]], dtype=model.dtype))
+    model = trainer.model
+    outputs = [model._raw_output(trainer.standardise(X[rows[i:i + _SCORE_CHUNK]]))
                for i in range(0, len(rows), _SCORE_CHUNK)]
     out = np.concatenate(outputs)
     truth = model.prepare_y(y[rows])
@@ -149,23 +185,23 @@ class SearchResult:
 
 
 # ----------------------------------------------------------------- the searches
-def _prepare(X: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray, int, StandardScaler]:
-    """Standardise X once into float32 (the shared copy) and count the outputs a classifier needs."""
+def _prepare(X: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray, int]:
+    """The shared float32 copy of X (one conversion, no scaling) and the outputs a classifier needs."""
     X_arr = np.asarray(X)
     if X_arr.ndim != 2 or len(X_arr) != len(np.asarray(y)):
         raise ValueError(f"X must be 2-D with one row per target, got X {X_arr.shape} and {len(np.asarray(y))} targets")
-    scaler = StandardScaler().fit(X_arr)
-    X_prepared = scaler.transform(X_arr).astype(np.float32)
+    X_shared = check_array(X_arr, name="X", dtype=np.float32)
+    X_shared = np.ascontiguousarray(X_shared)
     y_arr = np.asarray(y)
     classify = y_arr.ndim == 1 and y_arr.dtype.kind not in "fc"
-    return X_prepared, y_arr, len(np.unique(y_arr)) if classify else 1, scaler
+    return X_shared, y_arr, len(np.unique(y_arr)) if classify else 1
 
 
 def run_search(candidates: Iterable[dict[str, Any]], X: ArrayLike, y: ArrayLike, *, cv: int = 3,
                build: Callable[..., Sequential] = mlp, backend: str = "threads", n_jobs: int | None = None,
                seed: int = 0, **fit_options: Any) -> SearchResult:
     """Cross-validate every candidate (each fold a job) on a pool; ``fit_options`` go to the Trainer."""
-    X_shared, y_arr, n_outputs, _ = _prepare(X, y)
+    X_shared, y_arr, n_outputs = _prepare(X, y)
     folds = kfold_rows(len(X_shared), cv, seed)
     jobs = [Job(params, train, held_out, seed, fold)
             for params in candidates for fold, (train, held_out) in enumerate(folds)]
@@ -192,14 +228,15 @@ def cross_validate(params: Mapping[str, Any], X: ArrayLike, y: ArrayLike, **opti
 
 
 class BaggedEnsemble:
-    """Models trained on bootstrap resamples; predictions average their outputs."""
+    """Models trained on bootstrap resamples; predictions average their outputs.
 
-    def __init__(self, models: list[Sequential], scaler: StandardScaler, classes: NDArray | None):
-        self.models, self.scaler, self.classes_ = models, scaler, classes
+    Each member carries the scaler fitted on its own resample, so each prepares X itself."""
+
+    def __init__(self, models: list[Sequential], classes: NDArray | None):
+        self.models, self.classes_ = models, classes
 
     def decision_function(self, X: ArrayLike) -> NDArray:
-        Xp = self.scaler.transform(np.asarray(X)).astype(np.float32)
-        outputs = [m.loss.transform(m._raw_output(Xp)) if m.loss.task != "regression" else m._raw_output(Xp)
+        outputs = [m.loss.transform(m.decision_function(X)) if m.loss.task != "regression" else m.decision_function(X)
                    for m in self.models]
         return np.mean(outputs, axis=0)
 
@@ -216,7 +253,7 @@ def bagging(params: Mapping[str, Any], X: ArrayLike, y: ArrayLike, *, n_estimato
             build: Callable[..., Sequential] = mlp, backend: str = "threads", n_jobs: int | None = None,
             seed: int = 0, **fit_options: Any) -> BaggedEnsemble:
     """Train ``n_estimators`` models, each on a bootstrap resample (rows drawn with replacement), concurrently."""
-    X_shared, y_arr, n_outputs, scaler = _prepare(X, y)
+    X_shared, y_arr, n_outputs = _prepare(X, y)
     rng = np.random.default_rng(seed)
     n = len(X_shared)
     jobs = [Job(dict(params), np.sort(rng.integers(0, n, n)), None, seed + i, i, keep_model=True)
@@ -224,4 +261,4 @@ def bagging(params: Mapping[str, Any], X: ArrayLike, y: ArrayLike, *, n_estimato
     run_one = partial(train_job, build=build, n_outputs=n_outputs, fit_options=fit_options)
     results = run_jobs(run_one, jobs, X_shared, y_arr, backend=backend, n_jobs=n_jobs)
     models = [r.model for r in results]
-    return BaggedEnsemble(models, scaler, models[0].classes_)
+    return BaggedEnsemble(models, models[0].classes_)
