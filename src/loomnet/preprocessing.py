@@ -95,6 +95,8 @@ class StandardScaler(Transformer):
     def from_dict(cls, d: dict[str, Any]) -> StandardScaler:
         obj = cls()
         obj.mean_, obj.scale_ = _stored_vectors(d, "mean", "scale")
+        if (obj.scale_ <= 0).any():
+            raise ValueError("stored scaler field 'scale' must be positive")
         obj.fitted_ = True
         return obj
 
@@ -145,6 +147,8 @@ class MinMaxScaler(Transformer):
     def from_dict(cls, d: dict[str, Any]) -> MinMaxScaler:
         obj = cls(tuple(d["feature_range"]))
         obj.min_, obj.span_ = _stored_vectors(d, "min", "span")
+        if (obj.span_ <= 0).any():
+            raise ValueError("stored scaler field 'span' must be positive")
         obj.fitted_ = True
         return obj
 
