@@ -23,6 +23,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
+import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -142,9 +143,9 @@ def bench_inference(args) -> tuple[list[list], dict]:
             times[runner.name] = []
         for _ in range(args.repeats):
             for runner in runners:
-                t0 = _now()
+                t0 = time.perf_counter()
                 runner.predict(X)
-                times[runner.name].append(_now() - t0)
+                times[runner.name].append(time.perf_counter() - t0)
                 _progress(f"inference, {runner.name}: {args.inference_rows / times[runner.name][-1]:,.0f} rows/s")
     rate = {name: args.inference_rows / args.summary(t) for name, t in times.items()}
     rows = [[name, r, r * flops / 1e9, r / rate["pytorch"] if "pytorch" in rate else None] for name, r in rate.items()]
@@ -156,12 +157,6 @@ def bench_memory(args) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _now() -> float:
-    import time
-
-    return time.perf_counter()
 
 
 def _versions() -> str:
