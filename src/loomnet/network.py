@@ -251,7 +251,7 @@ class Sequential:
         if X.shape[1] != self.n_features:
             raise ValueError(f"X has {X.shape[1]} features, but the model was built for {self.n_features}")
         if self.preprocess is not None and getattr(self.preprocess, "fitted_", False):
-            X = self.preprocess.transform(X)
+            X = self.preprocess.transform(X, dtype=self.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             prepared = np.ascontiguousarray(X, dtype=self.dtype)
         if prepared is not checked and not all_finite(prepared):  # scaling or casting can overflow

@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._validation import check_array
 
 Array = NDArray[np.floating]
+_ROW_BLOCK = 4096
 
 
 class Transformer:
@@ -24,7 +25,8 @@ class Transformer:
     def fit(self, X: ArrayLike) -> Transformer:
         raise NotImplementedError
 
-    def transform(self, X: ArrayLike) -> Array:
+    def transform(self, X: ArrayLike, dtype: Any = None) -> Array:
+        """Apply the fitted transform; ``dtype`` (default: X's float type) is the output's."""
         raise NotImplementedError
 
     def fit_transform(self, X: ArrayLike) -> Array:
@@ -41,6 +43,19 @@ class Transformer:
         if X.shape[1] != n:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted on {n}")
 
+    def _map_rows(self, X: Array, fn: Any, dtype: Any) -> Array:
+        """``fn`` (float64 math) over blocks of rows into one array of ``dtype``.
+
+        Why: the whole-array expression would hold a float64 copy of X (twice a float32 dataset)
+        on top of the result; blocks keep the extra memory to a few MB.
+        """
+        if dtype is None:
+            dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        out = np.empty(X.shape, dtype=dtype)
+        for start in range(0, X.shape[0], _ROW_BLOCK):
+            out[start:start + _ROW_BLOCK] = fn(X[start:start + _ROW_BLOCK])
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -53,8 +68,7 @@ class StandardScaler(Transformer):
     def fit(self, X):
         X = check_array(X, name="X")
         with np.errstate(over="ignore", invalid="ignore"):
-            self.mean_ = X.mean(axis=0, dtype=np.float64)
-            std = X.std(axis=0, dtype=np.float64)
+            self.mean_, std = column_moments(X)
         if not (np.isfinite(self.mean_).all() and np.isfinite(std).all()):
             # Squares (or sums) of values beyond ~1e154 overflow float64: rescale by each column's peak.
             peak = np.abs(X).max(axis=0).astype(np.float64)
@@ -75,12 +89,11 @@ class StandardScaler(Transformer):
         self.fitted_ = True
         return self
 
-    def transform(self, X):
+    def transform(self, X, dtype=None):
         self._check_fitted()
         X = check_array(X, name="X")
         self._check_width(X, self.mean_.shape[0])
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-        return ((X - self.mean_) / self.scale_).astype(dtype, copy=False)
+        return self._map_rows(X, lambda block: (block - self.mean_) / self.scale_, dtype)
 
     def inverse_transform(self, X):
         self._check_fitted()
@@ -124,13 +137,12 @@ class MinMaxScaler(Transformer):
         self.fitted_ = True
         return self
 
-    def transform(self, X):
+    def transform(self, X, dtype=None):
         self._check_fitted()
         X = check_array(X, name="X")
         self._check_width(X, self.min_.shape[0])
         low, high = self.feature_range
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-        return ((X - self.min_) / self.span_ * (high - low) + low).astype(dtype, copy=False)
+        return self._map_rows(X, lambda block: (block - self.min_) / self.span_ * (high - low) + low, dtype)
 
     def inverse_transform(self, X):
         self._check_fitted()
@@ -155,6 +167,29 @@ class MinMaxScaler(Transformer):
     @property
     def n_features_in_(self) -> int:
         return int(self.min_.shape[0])
+
+
+def column_moments(
+    X: NDArray, rows: NDArray[np.int64] | None = None, chunk: int = 512
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Column means and standard deviations of X (or of X[rows]) in float64, a block of rows at a time.
+
+    Blocks are merged with Chan et al.'s update, so the extra memory is one float64 block, not a
+    float64 copy of X (a model search fits one scaler per fold on rows of one shared matrix).
+    """
+    n_rows = X.shape[0] if rows is None else len(rows)
+    count, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for start in range(0, n_rows, chunk):
+        part = X[start:start + chunk] if rows is None else X[rows[start:start + chunk]]
+        block = part.astype(np.float64)  # a copy: centred and squared in place below
+        n_b, mean_b = len(block), block.mean(axis=0)
+        block -= mean_b
+        np.square(block, out=block)
+        delta, total = mean_b - mean, count + n_b
+        mean = mean + delta * (n_b / total)
+        m2 = m2 + block.sum(axis=0) + delta**2 * (count * n_b / total)
+        count = total
+    return mean, np.sqrt(m2 / max(count, 1))
 
 
 class LabelEncoder:

@@ -28,7 +28,7 @@ from .._validation import check_array
 from ..layers import Dense, Dropout
 from ..metrics import r2_score
 from ..network import Sequential
-from ..preprocessing import StandardScaler
+from ..preprocessing import StandardScaler, column_moments
 from ..training import Trainer
 from .backends import Job, JobResult, peak_rss_mb, run_jobs
 
@@ -79,19 +79,8 @@ class _RowsTrainer(Trainer):
 
 
 def fit_scaler_on_rows(X: NDArray, rows: NDArray[np.int64], chunk: int = 512) -> StandardScaler:
-    """StandardScaler of X[rows] without copying those rows at once (Chan et al.'s merge of chunk moments)."""
-    count, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for start in range(0, len(rows), chunk):
-        block = X[rows[start:start + chunk]].astype(np.float64)
-        n_b, mean_b = len(block), block.mean(axis=0)
-        block -= mean_b
-        np.square(block, out=block)
-        m2_b = block.sum(axis=0)
-        delta, total = mean_b - mean, count + n_b
-        mean = mean + delta * (n_b / total)
-        m2 = m2 + m2_b + delta**2 * (count * n_b / total)
-        count = total
-    return StandardScaler.from_moments(mean, np.sqrt(m2 / max(count, 1)))
+    """StandardScaler of X[rows] without copying those rows at once."""
+    return StandardScaler.from_moments(*column_moments(X, rows, chunk))
 
 
 def train_job(job: Job, X: NDArray, y: NDArray, *, build: Callable[..., Sequential], n_outputs: int,
