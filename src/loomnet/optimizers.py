@@ -152,10 +152,9 @@ class Adam(Optimizer):
     def _decay(self, params, lr):
         """Decoupled weight decay hook (AdamW)."""
 
-    def _update(self, params, grad, lr, scratch):
-        self._decay(params, lr)
+    def _update_moments(self, grad: Array, scratch: Array) -> tuple[Array, Array]:
+        """m ← β₁m + (1-β₁)g and v ← β₂v + (1-β₂)g², in place; returns (m, v)."""
         m, v = self._state["m"], self._state["v"]
-        t = self.iterations
         m *= self.beta_1
         np.multiply(grad, 1.0 - self.beta_1, out=scratch)
         m += scratch
@@ -163,6 +162,12 @@ class Adam(Optimizer):
         np.multiply(grad, grad, out=scratch)
         scratch *= 1.0 - self.beta_2
         v += scratch
+        return m, v
+
+    def _update(self, params, grad, lr, scratch):
+        self._decay(params, lr)
+        m, v = self._update_moments(grad, scratch)
+        t = self.iterations
         bias1 = 1.0 - self.beta_1**t
         bias2 = 1.0 - self.beta_2**t
         np.sqrt(v, out=scratch)

@@ -98,15 +98,8 @@ class SklearnAdam(Adam):
     name = "sklearn_adam"
 
     def _update(self, params, grad, lr, scratch):
-        m, v = self._state["m"], self._state["v"]
+        m, v = self._update_moments(grad, scratch)
         t = self.iterations
-        m *= self.beta_1
-        np.multiply(grad, 1.0 - self.beta_1, out=scratch)
-        m += scratch
-        v *= self.beta_2
-        np.multiply(grad, grad, out=scratch)
-        scratch *= 1.0 - self.beta_2
-        v += scratch
         step = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
         np.sqrt(v, out=scratch)
         scratch += self.epsilon
