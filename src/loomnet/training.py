@@ -188,13 +188,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         if not any(isinstance(cb, OverfittingMonitor) for cb in self.callbacks):
             self.callbacks.append(OverfittingMonitor())
-        finite_number = isinstance(loss_threshold, (int, float)) and math.isfinite(loss_threshold)
-        if loss_threshold is not None and not finite_number:
-            raise ValueError(f"loss_threshold must be a finite number, got {loss_threshold!r}")
-        self.loss_threshold = loss_threshold
-        if isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
-            early_stopping = EarlyStopping(patience=early_stopping)
-        self.early_stopping = early_stopping
+        self._set_stopping_rules(loss_threshold, early_stopping)
         if seed is None:
             seed = model.seed if model.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
         self.seed = int(seed)
@@ -236,8 +230,26 @@ class Trainer:
         self.steps_per_epoch = math.ceil(n / self.batch_size)
         self.grad = np.zeros_like(model.params)
         self.ws = StepWorkspace()
+        self._reset_progress()
+        self.stop_requested = False
+        # workers=None is the plain one-thread loop; otherwise see loomnet.parallel
+        if workers is not None:
+            from .parallel.engine import attach
 
-        # Progress state: everything a checkpoint stores.
+            self.parallel = attach(self, workers, mode, micro_batches)
+
+    def _set_stopping_rules(self, loss_threshold: float | None, early_stopping: EarlyStopping | int | None) -> None:
+        """Validate and store the loss threshold and early stopping (an int is a patience)."""
+        finite_number = isinstance(loss_threshold, (int, float)) and math.isfinite(loss_threshold)
+        if loss_threshold is not None and not finite_number:
+            raise ValueError(f"loss_threshold must be a finite number, got {loss_threshold!r}")
+        self.loss_threshold = loss_threshold
+        if isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
+            early_stopping = EarlyStopping(patience=early_stopping)
+        self.early_stopping = early_stopping
+
+    def _reset_progress(self) -> None:
+        """Progress state before the first step: everything a checkpoint stores."""
         self.epoch = 0
         self.step = 0
         self._epoch_loss_sum = 0.0
@@ -247,13 +259,7 @@ class Trainer:
         self._best: float = math.inf
         self._wait = 0
         self._best_params: Array | None = None
-        self._last_finite = model.params.copy()
-        self.stop_requested = False
-        # workers=None is the plain one-thread loop; otherwise see loomnet.parallel
-        if workers is not None:
-            from .parallel.engine import attach
-
-            self.parallel = attach(self, workers, mode, micro_batches)
+        self._last_finite = self.model.params.copy()
 
     # ----------------------------------------------------------------- random streams
     def epoch_order(self, epoch: int) -> NDArray[np.int64]:

@@ -112,13 +112,7 @@ class DistributedTrainer(Trainer):
         self.callbacks = list(callbacks) if rank == 0 else []
         if rank == 0 and not any(isinstance(cb, OverfittingMonitor) for cb in self.callbacks):
             self.callbacks.append(OverfittingMonitor())
-        finite_number = isinstance(loss_threshold, (int, float)) and math.isfinite(loss_threshold)
-        if loss_threshold is not None and not finite_number:
-            raise ValueError(f"loss_threshold must be a finite number, got {loss_threshold!r}")
-        self.loss_threshold = loss_threshold
-        if isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
-            early_stopping = EarlyStopping(patience=early_stopping)
-        self.early_stopping = early_stopping
+        self._set_stopping_rules(loss_threshold, early_stopping)
         if seed is None:
             seed = model.seed if model.seed is not None else self.collective.bcast(
                 int(np.random.SeedSequence().entropy % 2**63))
@@ -141,17 +135,7 @@ class DistributedTrainer(Trainer):
         self.batch_size = min(check_positive(batch_size, "batch_size", integer=True), n)
         self.steps_per_epoch = math.ceil(n / self.batch_size)
         self._allocate_buffers()
-
-        self.epoch = 0
-        self.step = 0
-        self._epoch_loss_sum = 0.0
-        self._epoch_samples = 0
-        self._epoch_time = 0.0
-        self.history = History()
-        self._best: float = math.inf
-        self._wait = 0
-        self._best_params: Array | None = None
-        self._last_finite = model.params.copy()
+        self._reset_progress()
         self._local_stop = False
         self._agreed_stop = False
         self._pool: WorkerPool | None = None
