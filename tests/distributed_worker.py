@@ -88,6 +88,21 @@ def tiny(out_dir: str, collective) -> None:
         np.save(os.path.join(out_dir, f"tiny_{collective.size}.npy"), params)
 
 
+def shards(out_dir: str, collective) -> None:
+    """Each rank trains from a lazily encoded CSV and reports how many encoded rows it holds."""
+    from loomnet import Dense, Sequential
+    from loomnet.data_io import open_training_table
+
+    _, table, y = open_training_table(os.path.join(out_dir, "shards.csv"), "y", chunk_rows=50)
+    model = Sequential([Dense(8, "relu"), Dense(2)], seed=0)
+    trainer = DistributedTrainer(model, table, y, comm=collective, epochs=2, batch_size=40, validation_split=0.2)
+    trainer.run()
+    held = collective.allgather((len(trainer.X), len(trainer.val[0]) if trainer.val else 0))
+    if collective.rank == 0:
+        np.save(os.path.join(out_dir, "shards.npy"), np.array(held))
+        np.save(os.path.join(out_dir, "shards_params.npy"), model.params)
+
+
 if __name__ == "__main__":
     scenario, out = sys.argv[1], sys.argv[2]
     world = get_collective()
@@ -95,5 +110,7 @@ if __name__ == "__main__":
         compare(out, world)
     elif scenario == "tiny":
         tiny(out, world)
+    elif scenario == "shards":
+        shards(out, world)
     else:
         fault(out, world, scenario)

@@ -115,6 +115,21 @@ def test_streamed_training_table_equals_fitting_the_whole_file(tmp_path, impute)
     assert np.array_equal(X, expected_X)
     assert y.tolist() == ["ab"[i % 2] for i in range(40)]
 
+    # The lazily encoded table (what an MPI rank reads its shard from) gives the same rows and digest.
+    import hashlib
+
+    from loomnet.data_io import open_training_table
+
+    lazy_encoder, table, lazy_y = open_training_table(str(path), "y", impute, None, chunk_rows=6)
+    assert lazy_encoder.to_dict() == encoder.to_dict() and lazy_y.tolist() == y.tolist()
+    assert table.shape == X.shape and len(table) == 40
+    assert np.array_equal(table[0:40], X) and np.array_equal(table[7:19], X[7:19])
+    picked = np.random.default_rng(0).permutation(40)[:17]
+    assert np.array_equal(table[picked], X[picked])
+    eager, streamed = hashlib.sha256(np.ascontiguousarray(X).tobytes()), hashlib.sha256()
+    table.update_digest(streamed)
+    assert streamed.hexdigest() == eager.hexdigest()
+
 
 def test_streamed_training_table_reports_the_first_missing_value_and_identifier_columns(tmp_path):
     from loomnet.data_io import MAX_CATEGORIES, read_training_table

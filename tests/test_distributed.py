@@ -288,3 +288,19 @@ def test_many_oversubscribed_ranks_give_the_one_process_bits(tmp_path, ranks):
     proc, _ = launch(ranks, "tiny", tmp_path, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert np.array_equal(np.load(tmp_path / f"tiny_{ranks}.npy"), tiny_run("serial"))
+
+
+@needs_mpi
+@pytest.mark.timeout(120)
+def test_each_rank_encodes_only_its_shard_of_a_csv(tmp_path):
+    """`loomnet train --distributed mpi` reads a CSV through data_io.open_training_table: each rank keeps
+    the encoded rows of its own shard (and its part of the validation rows), never the whole matrix."""
+    rng = np.random.default_rng(0)
+    rows = ["a,b,colour,y"] + [f"{rng.normal():.4f},{rng.normal():.4f},{'rgb'[i % 3]},{i % 2}" for i in range(400)]
+    (tmp_path / "shards.csv").write_text("\n".join(rows) + "\n")
+    proc, _ = launch(2, "shards", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    held = np.load(tmp_path / "shards.npy")
+    assert held[:, 0].sum() == 320 and held[:, 1].sum() == 80  # 20 % validation split of 400 rows
+    assert (held[:, 0] < 320).all() and (held[:, 0] > 0).all()  # no rank holds every training row
+    assert np.isfinite(np.load(tmp_path / "shards_params.npy")).all()

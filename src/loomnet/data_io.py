@@ -533,6 +533,43 @@ def read_training_table(spec: str, target: str | None = None, impute: str | None
     the size of X instead of the file's text, and the result equals ``fit`` + ``transform`` on the
     whole file. ``target`` may be a column index for arrays without column names.
     """
+    frames, encoder, y, target_frame, n_rows, width, gap_columns = _scan_table(spec, target, impute, task, chunk_rows)
+    X = np.empty((n_rows, width))
+    row = 0
+    for frame in frames():
+        X[row:row + frame.n_rows] = encoder.transform(frame, keep_missing=True)
+        row += frame.n_rows
+    for col, offset in gap_columns:
+        column = X[:, offset]
+        gaps = _set_fill(col, column, impute)
+        column[gaps] = col["fill"]
+    return encoder, X, y, target_frame
+
+
+def open_training_table(spec: str, target: str | None = None, impute: str | None = None, task: str | None = None,
+                        chunk_rows: int = 65536) -> tuple[TableEncoder, EncodedTable, NDArray]:
+    """Like :func:`read_training_table`, but X stays on disk: (encoder, lazily encoded X, y).
+
+    Why: an MPI rank needs only its shard of the rows; it reads the file as a stream and keeps
+    the encoded rows it asks for, never the whole matrix. Imputation fills are computed from the
+    columns that have gaps (one column each in memory), so the rows equal the eager result.
+    """
+    frames, encoder, y, _, n_rows, width, gap_columns = _scan_table(spec, target, impute, task, chunk_rows)
+    if gap_columns:
+        columns = np.empty((n_rows, len(gap_columns)))
+        row = 0
+        for frame in frames():
+            block = encoder.transform(frame, keep_missing=True)
+            columns[row:row + frame.n_rows] = block[:, [offset for _, offset in gap_columns]]
+            row += frame.n_rows
+        for j, (col, _) in enumerate(gap_columns):
+            _set_fill(col, columns[:, j], impute)
+    return encoder, EncodedTable(frames, encoder, n_rows, width), y
+
+
+def _scan_table(spec: str, target: str | None, impute: str | None, task: str | None, chunk_rows: int) -> tuple:
+    """Pass 1 over the chunks: the fitted encoder, targets, row count, encoded width and the numeric
+    columns with gaps (with their offsets), plus a function that replays the chunks."""
     frames = _replayable(spec, chunk_rows)
     scan: _Scan | None = None
     first_chunks: list[Frame] | None = []  # kept while there is only one: a small file is parsed once
@@ -546,18 +583,54 @@ def read_training_table(spec: str, target: str | None = None, impute: str | None
     encoder, target_frame, n_rows = scan.finish()
     y = encoder.fit_target(target_frame, task)
     offsets = np.cumsum([0] + [1 if c["kind"] == "numeric" else len(c["categories"]) for c in encoder.columns])
-    X = np.empty((n_rows, offsets[-1]))
-    row = 0
-    for frame in frames():
-        X[row:row + frame.n_rows] = encoder.transform(frame, keep_missing=True)
-        row += frame.n_rows
-    for col, offset in zip(encoder.columns, offsets, strict=False):
-        if col["kind"] == "numeric" and scan.columns[col["name"]]["missing"] is not None:
-            column = X[:, offset]
-            gaps = np.isnan(column)
-            col["fill"] = float(np.mean(column[~gaps]) if impute == "mean" else np.median(column[~gaps]))
-            column[gaps] = col["fill"]
-    return encoder, X, y, target_frame
+    gap_columns = [(col, int(offset)) for col, offset in zip(encoder.columns, offsets, strict=False)
+                   if col["kind"] == "numeric" and scan.columns[col["name"]]["missing"] is not None]
+    return frames, encoder, y, target_frame, n_rows, int(offsets[-1]), gap_columns
+
+
+def _set_fill(col: dict[str, Any], column: NDArray[np.float64], impute: str | None) -> NDArray[np.bool_]:
+    """Set a numeric column's fill (mean or median of its present values); return where its gaps are."""
+    gaps = np.isnan(column)
+    col["fill"] = float(np.mean(column[~gaps]) if impute == "mean" else np.median(column[~gaps]))
+    return gaps
+
+
+class EncodedTable:
+    """Encoded training rows read from the source on demand: ``table[rows]`` streams the chunks once
+    and encodes only those holding requested rows. Shaped like a float64 matrix (``shape``, ``len``)."""
+
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, frames: Any, encoder: TableEncoder, n_rows: int, width: int):
+        self._frames, self._encoder = frames, encoder
+        self.shape = (n_rows, width)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice | NDArray[np.integer]) -> NDArray[np.float64]:
+        idx = np.arange(*rows.indices(len(self))) if isinstance(rows, slice) else np.asarray(rows, dtype=np.int64)
+        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= len(self))):
+            raise IndexError(f"row indices must be 1-D and within [0, {len(self)})")
+        order = np.argsort(idx, kind="stable")
+        wanted = idx[order]
+        out = np.empty((len(idx), self.shape[1]))
+        start = 0
+        for frame in self._frames():
+            if start > (wanted[-1] if wanted.size else -1):
+                break
+            stop = start + frame.n_rows
+            lo, hi = np.searchsorted(wanted, [start, stop])
+            if hi > lo:
+                out[order[lo:hi]] = self._encoder.transform(frame)[wanted[lo:hi] - start]
+            start = stop
+        return out
+
+    def update_digest(self, digest: Any) -> None:
+        """Feed the encoded matrix to a hashlib digest chunk by chunk: the same bytes as ``X.tobytes()``."""
+        for frame in self._frames():
+            digest.update(np.ascontiguousarray(self._encoder.transform(frame)).tobytes())
 
 
 def resolve_target(frame: Frame, target: str | None) -> str | None:

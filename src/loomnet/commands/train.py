@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..cli import UsageError
-from ..data_io import IMPUTE_CHOICES, DataError, check_writable, read_training_table
+from ..data_io import IMPUTE_CHOICES, DataError, check_writable, open_training_table, read_training_table
 from ..modelfile import is_special_file
 from ..training import Callback, EarlyStopping, Trainer
 from . import non_negative_float, positive_int
@@ -80,7 +80,10 @@ def run(args: argparse.Namespace, out: Any) -> int:
     no_plot = args.no_plot or (not args.plot and is_special_file(args.out))
     plot_path = None if no_plot else Path(args.plot or _default_plot(args.out))
     _check_outputs(args, plot_path)
-    encoder, X, y, _ = read_training_table(args.data, args.target, args.impute, args.task)
+    if args.distributed:  # each rank keeps only the encoded rows of its shard
+        encoder, X, y = open_training_table(args.data, args.target, args.impute, args.task)
+    else:
+        encoder, X, y, _ = read_training_table(args.data, args.target, args.impute, args.task)
     target = encoder.target
     model = _build_model(args, encoder.task, y)
     model.feature_names = encoder.feature_names
@@ -220,7 +223,10 @@ def _make_trainer(args: argparse.Namespace, out: Any, model: Any, X: np.ndarray,
 def _settings(args: argparse.Namespace, target: str, task: str, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """The options and data a run depends on: stored in checkpoints and model files."""
     digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(X).tobytes())
+    if isinstance(X, np.ndarray):
+        digest.update(np.ascontiguousarray(X).tobytes())
+    else:
+        X.update_digest(digest)
     digest.update(np.asarray(y).astype(str).tobytes() if y.dtype.kind in "OUS" else np.ascontiguousarray(y).tobytes())
     keys = ("data", "impute", "hidden", "activation", "dropout", "l2", "loss", "optimizer", "lr", "epochs",
             "batch_size", "workers", "mode", "distributed", "deterministic", "val_fraction", "early_stopping",

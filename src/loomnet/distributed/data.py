@@ -62,7 +62,9 @@ def open_rows(source: ArrayLike | str | os.PathLike) -> NDArray:
         if not path.endswith(".npy"):
             raise ValueError(f"a sharded data path must be a .npy file (memory-mapped), got {path!r}")
         return np.load(path, mmap_mode="r")
-    return source if isinstance(source, np.ndarray) else np.asarray(source)
+    if isinstance(source, np.ndarray) or hasattr(source, "update_digest"):  # an array, or data_io.EncodedTable
+        return source
+    return np.asarray(source)
 
 
 def read_rows(source: NDArray, rows: NDArray[np.int64] | slice) -> NDArray:
