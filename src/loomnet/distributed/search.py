@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, wait
 from typing import Any
 
 from numpy.typing import NDArray
@@ -40,6 +39,8 @@ def run_jobs_mpi(run_one: Any, jobs: Sequence[Any], X: NDArray, y: NDArray, *,
         raise ValueError(f"backend='mpi' needs mpi4py and an MPI library: {why}")
     from mpi4py.futures import MPIPoolExecutor
 
+    from ..parallel.backends import _collect
+
     if n_jobs is not None and n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
     launched = _launched_with_workers()
@@ -47,14 +48,7 @@ def run_jobs_mpi(run_one: Any, jobs: Sequence[Any], X: NDArray, y: NDArray, *,
         _launcher_on_path()
         n_jobs = min(n_jobs or cpu_cores(), max(len(jobs), 1))
     with MPIPoolExecutor(max_workers=n_jobs, initializer=_attach, initargs=(run_one, X, y)) as pool:
-        futures = [pool.submit(_run_in_worker, job) for job in jobs]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            if future.exception() is not None:
-                for other in futures:
-                    other.cancel()
-                raise future.exception()
-        return [future.result() for future in futures]
+        return _collect(pool, [pool.submit(_run_in_worker, job) for job in jobs])
 
 
 def _launched_with_workers() -> bool:
