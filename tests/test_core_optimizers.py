@@ -122,3 +122,51 @@ def test_unknown_optimizer_lists_valid_names():
     with pytest.raises(ValueError, match="unknown optimizer 'adamm'.*adam.*sgd"):
         get_optimizer("adamm")
     assert isinstance(get_optimizer({"name": "sgd", "learning_rate": 0.5, "momentum": 0.9}), SGD)
+
+
+def _sklearn_form(name, *args, **kwargs):
+    """scikit-learn's update forms (that module imports scikit-learn, an optional extra)."""
+    pytest.importorskip("sklearn")
+    from loomnet.sklearn import conventions
+
+    return getattr(conventions, name)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SGD(0.05),
+        lambda: SGD(0.05, momentum=0.9),
+        lambda: SGD(0.05, momentum=0.9, nesterov=True),
+        lambda: Adam(0.01),
+        lambda: AdamW(0.01, weight_decay=0.1),
+        lambda: RMSprop(0.01),
+        lambda: Adagrad(0.1),
+        lambda: _sklearn_form("SklearnSGD", 0.05, momentum=0.9, nesterov=True),
+        lambda: _sklearn_form("SklearnAdam", 0.01),
+    ],
+    ids=["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "sklearn-sgd", "sklearn-adam"],
+)
+def test_blockwise_update_is_bit_identical_to_one_pass(monkeypatch, make, dtype):
+    """The update walks the flat arrays in cache-sized blocks; elementwise math must not notice:
+    a size that is not a multiple of the block, compared against one pass over everything."""
+    import loomnet.optimizers as optimizers
+
+    n = 3 * 1000 + 17
+    rng = np.random.default_rng(1)
+    p0 = rng.normal(size=n).astype(dtype)
+    grads = [rng.normal(size=n).astype(dtype) for _ in range(3)]
+    results = []
+    for block in (n + 1, 1000):  # one pass, then 4 blocks (the last one short)
+        monkeypatch.setattr(optimizers, "BLOCK", block)
+        opt, p = make(), p0.copy()
+        for g in grads:
+            opt.step(p, g.copy())
+        results.append((p, opt.state_dict()["arrays"]))
+    (p_one, state_one), (p_blocks, state_blocks) = results
+    assert p_one.dtype == dtype
+    np.testing.assert_array_equal(p_blocks, p_one)
+    assert state_one.keys() == state_blocks.keys()
+    for name in state_one:
+        np.testing.assert_array_equal(state_blocks[name], state_one[name])

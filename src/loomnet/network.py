@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._validation import all_finite, check_array, check_consistent_length
 from .layers import Dense, Dropout, Layer, Workspace, layer_from_config
 from .losses import Loss, get_loss
-from .optimizers import Optimizer, get_optimizer
+from .optimizers import BLOCK, Optimizer, get_optimizer
 from .preprocessing import LabelEncoder, Transformer, get_scaler, scaler_from_dict
 
 Array = NDArray[np.floating]
@@ -234,8 +234,16 @@ class Sequential:
 
     def add_l2(self, params: Array, grad: Array) -> float:
         """Add the gradient of 0.5·l2·Σ W² to ``grad`` and return that penalty."""
-        weights = params[: self.layout.n_decay]
-        grad[: self.layout.n_decay] += self.l2 * weights
+        n = self.layout.n_decay
+        weights = params[:n]
+        l2 = params.dtype.type(self.l2)
+        # Block by block through a small buffer: `grad += l2 * weights` would allocate (and
+        # page-fault in) a temporary the size of all the weights on every step.
+        scratch = np.empty(min(n, BLOCK), dtype=params.dtype)
+        for lo in range(0, n, BLOCK):
+            hi = min(lo + BLOCK, n)
+            block = np.multiply(weights[lo:hi], l2, out=scratch[: hi - lo])
+            np.add(grad[lo:hi], block, out=grad[lo:hi])
         return 0.5 * self.l2 * float(np.dot(weights, weights))
 
     # ----------------------------------------------------------------- data preparation

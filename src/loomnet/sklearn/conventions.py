@@ -76,14 +76,18 @@ class SklearnSGD(Optimizer):
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
-    def _update(self, params, grad, lr, scratch):
-        velocity = self._state["velocity"]
-        velocity *= self.momentum
+    def _coefficients(self, lr):
+        return lr, self.momentum
+
+    def _update(self, params, grad, scratch, state, coef):
+        lr, momentum = coef
+        velocity = state["velocity"]
+        velocity *= momentum
         np.multiply(grad, lr, out=scratch)
         velocity -= scratch
         if self.nesterov:
             params -= scratch
-            np.multiply(velocity, self.momentum, out=scratch)
+            np.multiply(velocity, momentum, out=scratch)
             params += scratch
         else:
             params += velocity
@@ -97,12 +101,16 @@ class SklearnAdam(Adam):
 
     name = "sklearn_adam"
 
-    def _update(self, params, grad, lr, scratch):
-        m, v = self._update_moments(grad, scratch)
+    def _coefficients(self, lr):
         t = self.iterations
         step = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+        return self.beta_1, 1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2, step, self.epsilon
+
+    def _update(self, params, grad, scratch, state, coef):
+        step, epsilon = coef[4:]
+        m, v = self._update_moments(grad, scratch, state, coef)
         np.sqrt(v, out=scratch)
-        scratch += self.epsilon
+        scratch += epsilon
         np.divide(m, scratch, out=scratch)
         scratch *= step
         params -= scratch
