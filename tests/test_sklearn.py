@@ -373,3 +373,19 @@ def test_float32_input_trains_in_float32_close_to_sklearn():
     assert ours.coefs_[0].dtype == theirs.coefs_[0].dtype == np.float32
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-4)
+
+
+def test_epoch_shuffle_draws_what_sklearn_utils_shuffle_draws():
+    """The estimators shuffle with a local copy of scikit-learn's ``shuffle`` (its argument
+    checks cost a third of a small epoch); the orders must stay the same, epoch after epoch."""
+    from sklearn.utils import shuffle
+
+    from loomnet.sklearn._training import sklearn_shuffle
+
+    ours_rs, theirs_rs = np.random.RandomState(7), np.random.RandomState(7)
+    ours = theirs = np.arange(1000)
+    for _ in range(5):
+        ours = sklearn_shuffle(ours, ours_rs)
+        theirs = shuffle(theirs, random_state=theirs_rs)
+        np.testing.assert_array_equal(ours, theirs)
+    assert ours_rs.randint(1 << 30) == theirs_rs.randint(1 << 30)  # the streams stay in step

@@ -283,13 +283,13 @@ class Trainer:
         indices come from ``epoch_order`` and are always in range. ``ws``: the calling worker's
         buffers (default: the trainer's own)."""
         ws = self.ws if ws is None else ws
-        Xb = np.take(self.X, idx, axis=0, mode="clip", out=ws.get("Xb", (len(idx), self.X.shape[1]), self.X.dtype))
+        Xb = self.X.take(idx, axis=0, mode="clip", out=ws.get("Xb", (len(idx), self.X.shape[1]), self.X.dtype))
         y_shape = (len(idx),) + self.y.shape[1:]
-        yb = np.take(self.y, idx, axis=0, mode="clip", out=ws.get("yb", y_shape, self.y.dtype))
+        yb = self.y.take(idx, axis=0, mode="clip", out=ws.get("yb", y_shape, self.y.dtype))
         wb = None
         if self.sample_weight is not None:
             w = self.sample_weight
-            wb = np.take(w, idx, mode="clip", out=ws.get("wb", (len(idx),), w.dtype))
+            wb = w.take(idx, mode="clip", out=ws.get("wb", (len(idx),), w.dtype))
         return Xb, yb, wb
 
     def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int) -> float:

@@ -17,7 +17,6 @@ import numpy as np
 import scipy.optimize
 from numpy.typing import NDArray
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import shuffle as sklearn_shuffle
 
 from ..network import Sequential, StepWorkspace
 from ..training import Callback, Trainer
@@ -53,7 +52,7 @@ class MLPTrainer(Trainer):
         Drawn once per epoch, so asking twice (workers='auto' peeks at epoch 0) changes nothing.
         """
         if self.shuffle and epoch != self._order_epoch:
-            self._sample_idx = sklearn_shuffle(self._sample_idx, random_state=self.random_state)
+            self._sample_idx = sklearn_shuffle(self._sample_idx, self.random_state)
             self._order_epoch = epoch
         return self._sample_idx
 
@@ -62,6 +61,14 @@ class MLPTrainer(Trainer):
         batch_weight = Xb.shape[0] if wb is None else float(wb.sum())
         self.model.l2 = self.alpha / batch_weight if batch_weight > 0 else 0.0
         return super().compute_gradient(Xb, yb, wb, epoch, step)
+
+
+def sklearn_shuffle(order: NDArray[np.int64], random_state: np.random.RandomState) -> NDArray[np.int64]:
+    """``sklearn.utils.shuffle(order, random_state=random_state)`` without its per-call argument
+    validation (a third of a small network's epoch): the same draws, the same permutation."""
+    positions = np.arange(order.shape[0])
+    random_state.shuffle(positions)
+    return order[positions]
 
 
 class SklearnBookkeeping(Callback):
