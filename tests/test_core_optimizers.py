@@ -170,3 +170,45 @@ def test_blockwise_update_is_bit_identical_to_one_pass(monkeypatch, make, dtype)
     assert state_one.keys() == state_blocks.keys()
     for name in state_one:
         np.testing.assert_array_equal(state_blocks[name], state_one[name])
+
+
+def test_sgd_momentum_is_classic_momentum_when_the_learning_rate_changes():
+    """v ← μv + lr_t·g; p ← p - v (Nesterov: p ← p - (lr_t·g + μv)): a new rate applies to new
+    gradients only (Keras, scikit-learn); with a constant rate this is PyTorch's update."""
+    rng = np.random.default_rng(3)
+    p0, grads, rates, mu = rng.normal(size=6), [rng.normal(size=6) for _ in range(4)], [0.1, 0.05, 0.2, 0.01], 0.9
+    for nesterov in (False, True):
+        opt, out = SGD(0.1, momentum=mu, nesterov=nesterov), p0.copy()
+        ref, v = p0.copy(), np.zeros(6)
+        for g, lr in zip(grads, rates, strict=True):
+            opt.step(out, g.copy(), lr)
+            v = mu * v + lr * g
+            ref -= lr * g + mu * v if nesterov else v
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [lambda: SGD(0.05), lambda: SGD(0.05, momentum=0.9),
+                                  lambda: SGD(0.05, momentum=0.9, nesterov=True),
+                                  lambda: _sklearn_form("SklearnSGD", 0.05, momentum=0.9, nesterov=True),
+                                  lambda: _sklearn_form("SklearnSGD", 0.05, momentum=0.9, nesterov=False)],
+                         ids=["sgd", "momentum", "nesterov", "sklearn-nesterov", "sklearn-momentum"])
+def test_a_gradient_already_scaled_by_the_rate_gives_the_same_bits(make, dtype):
+    """step(g) and step(lr·g, grad_scaled=True) are the same update: the first multiplies in the
+    optimiser, the second lets the caller (the backward pass) do it."""
+    rng = np.random.default_rng(4)
+    p0 = rng.normal(size=70_000).astype(dtype)  # more than one block
+    grads = [rng.normal(size=p0.size).astype(dtype) for _ in range(3)]
+    plain, scaled = make(), make()
+    a, b = p0.copy(), p0.copy()
+    for g in grads:
+        plain.step(a, g.copy(), 0.05)
+        scaled.step(b, np.multiply(g, dtype(0.05)), 0.05, grad_scaled=True)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_scaled_gradients_are_refused_where_they_would_be_wrong():
+    g = np.ones(4)
+    for opt in (Adam(), RMSprop(), Adagrad(), SGD(0.1, momentum=0.9, clip_norm=1.0)):
+        with pytest.raises(ValueError, match="unscaled gradient"):
+            opt.step(np.zeros(4), g, 0.1, grad_scaled=True)

@@ -220,3 +220,16 @@ def test_steady_state_step_with_dropout_allocates_nothing_significant():
     model = Sequential([Dense(512, "relu"), Dropout(0.2), Dense(10)], optimizer="adam", preprocess=None, seed=0)
     trainer = Trainer(model, X, y, epochs=1, batch_size=512)
     assert _steady_state_peak(trainer) < 128 * 1024
+
+
+def test_gradient_scale_multiplies_the_gradient_not_the_loss():
+    """``grad_scale`` (the training loop passes SGD's learning rate) scales dL/dθ, L2 term
+    included, and leaves the loss alone."""
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((16, 5)), rng.integers(0, 3, 16)
+    model = Sequential([Dense(7, "tanh"), Dense(3)], preprocess=None, dtype="float64", l2=0.01, seed=0)
+    model.build(5)
+    loss, grad = model.loss_and_grad(model.params, X, y)
+    loss_s, grad_s = model.loss_and_grad(model.params, X, y, grad_scale=0.25)
+    assert loss_s == loss
+    np.testing.assert_allclose(grad_s, 0.25 * grad, rtol=1e-13, atol=1e-16)

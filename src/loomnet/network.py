@@ -215,28 +215,33 @@ class Sequential:
         rng: np.random.Generator | None = None,
         ws: StepWorkspace | None = None,
         include_l2: bool = True,
+        grad_scale: float = 1.0,
     ) -> tuple[float, Array]:
         """The pure function training stands on: (loss, dloss/dparams) for one batch.
 
         X and y must already be prepared (preprocessed, model dtype, encoded targets). With
         ``normalizer`` set to the whole batch's size (or weight), gradients of micro-batches
         add up to the batch gradient; then add L2 once, with ``include_l2`` on one of them.
+        ``grad_scale`` multiplies the gradient (not the loss) at no cost: it scales dL/d(output),
+        a batch × outputs array, before the backward pass carries it to every parameter.
         """
         if grad is None:
             grad = np.empty_like(params)
         out, backward = self.forward(X, params, training=training, rng=rng, ws=ws)
         d_out = ws.get("d_out", out.shape, out.dtype) if ws is not None else np.empty_like(out)
         loss = self.loss.forward_backward(out, y, sample_weight, normalizer, d_out)
+        if grad_scale != 1.0:
+            d_out *= grad_scale
         backward(d_out, grad)
         if include_l2 and self.l2 > 0:
-            loss += self.add_l2(params, grad)
+            loss += self.add_l2(params, grad, grad_scale)
         return loss, grad
 
-    def add_l2(self, params: Array, grad: Array) -> float:
-        """Add the gradient of 0.5·l2·Σ W² to ``grad`` and return that penalty."""
+    def add_l2(self, params: Array, grad: Array, grad_scale: float = 1.0) -> float:
+        """Add ``grad_scale`` × the gradient of 0.5·l2·Σ W² to ``grad`` and return that penalty."""
         n = self.layout.n_decay
         weights = params[:n]
-        l2 = params.dtype.type(self.l2)
+        l2 = params.dtype.type(self.l2 * grad_scale)
         # Block by block through a small buffer: `grad += l2 * weights` would allocate (and
         # page-fault in) a temporary the size of all the weights on every step.
         scratch = np.empty(min(n, BLOCK), dtype=params.dtype)

@@ -1,7 +1,10 @@
 """Optimisers that update one flat parameter array in place from one flat gradient.
 
 One vectorised update covers every layer; state arrays (momentum, moments) are flat too, so
-checkpoints, Allreduce and Hogwild all see a single buffer. Conventions follow PyTorch.
+checkpoints, Allreduce and Hogwild all see a single buffer. Conventions follow PyTorch, except
+that SGD keeps its velocity in parameter units (classic momentum, as Keras and scikit-learn
+write it): then an update is linear in lr·g, and the training loop can hand it a gradient the
+backward pass already scaled by the learning rate (``grad_scaled``), saving a pass.
 
 The update runs over the flat arrays block by block (``BLOCK`` elements), so each block stays in
 cache across the update's several NumPy passes and the scratch buffer is one block long.
@@ -38,6 +41,7 @@ class Optimizer:
 
     name = "optimizer"
     _state_names: tuple[str, ...] = ()
+    takes_scaled_gradient = False  # True: step(grad_scaled=True) accepts lr·g in place of g
 
     def __init__(self, learning_rate: float | Schedule = 0.01, clip_norm: float | None = None):
         self.schedule = get_schedule(learning_rate)
@@ -53,10 +57,18 @@ class Optimizer:
     def learning_rate(self) -> float:
         return self.schedule.learning_rate
 
-    def step(self, params: Array, grad: Array, lr: float | None = None, epoch: int = 0) -> None:
-        """Apply one update; ``grad`` may be rescaled in place by clipping."""
+    def step(self, params: Array, grad: Array, lr: float | None = None, epoch: int = 0, *,
+             grad_scaled: bool = False) -> None:
+        """Apply one update; ``grad`` may be rescaled in place by clipping.
+
+        ``grad_scaled``: ``grad`` already holds lr·g for this step's ``lr`` (only optimisers
+        with ``takes_scaled_gradient``, and not with ``clip_norm``, which needs g's own norm).
+        """
         if lr is None:
             lr = self.schedule(epoch, self.iterations)
+        if grad_scaled and (not self.takes_scaled_gradient or self.clip_norm is not None):
+            raise ValueError(f"{type(self).__name__}"
+                             f"{' with clip_norm' if self.takes_scaled_gradient else ''} needs the unscaled gradient")
         if self.clip_norm is not None:
             clip_by_global_norm(grad, self.clip_norm)
         if self._prepared_for != (params.shape, params.dtype):
@@ -64,14 +76,15 @@ class Optimizer:
         scratch = self._scratch
         self.iterations += 1
         coef = tuple(map(params.dtype.type, self._coefficients(float(lr))))
+        update = self._update if not grad_scaled else self._update_scaled
         n = params.shape[0]
         if n <= BLOCK:
-            self._update(params, grad, scratch, self._state, coef)
+            update(params, grad, scratch, self._state, coef)
             return
         for lo in range(0, n, BLOCK):
             hi = min(lo + BLOCK, n)
             block = {name: arr[lo:hi] for name, arr in self._state.items()}
-            self._update(params[lo:hi], grad[lo:hi], scratch[: hi - lo], block, coef)
+            update(params[lo:hi], grad[lo:hi], scratch[: hi - lo], block, coef)
 
     def _prepare(self, params: Array) -> Array:
         """State arrays shaped like ``params`` (zeros unless loaded) and one block of scratch."""
@@ -92,6 +105,11 @@ class Optimizer:
                 coef: tuple[np.floating, ...]) -> None:
         """Update one block: ``params``, ``grad`` and each ``state`` array are views of the same
         elements; ``scratch`` is free workspace of their length; ``coef`` from ``_coefficients``."""
+        raise NotImplementedError
+
+    def _update_scaled(self, params: Array, grad: Array, scratch: Array, state: dict[str, Array],
+                       coef: tuple[np.floating, ...]) -> None:
+        """``_update`` for a block of lr·g (optimisers with ``takes_scaled_gradient``)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -136,9 +154,17 @@ def clip_by_global_norm(grad: Array, max_norm: float) -> float:
 
 
 class SGD(Optimizer):
-    """Plain, momentum or Nesterov SGD: v ← μv + g; p ← p - lr·v (Nesterov: p ← p - lr·(g + μv))."""
+    """Plain, momentum or Nesterov SGD with classic momentum (Sutskever et al., 2013):
+    v ← μv + lr·g; p ← p - v (Nesterov: p ← p - (lr·g + μv)).
+
+    With a constant learning rate this is PyTorch's SGD step for step (PyTorch keeps v/lr); when
+    a schedule changes lr, a new rate applies to new gradients only, as in Keras and scikit-learn.
+    Keeping v in parameter units makes the update linear in lr·g: given a gradient the backward
+    pass already scaled (``grad_scaled``), momentum SGD is three passes over the flat arrays.
+    """
 
     name = "sgd"
+    takes_scaled_gradient = True
 
     def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False, clip_norm=None):
         super().__init__(learning_rate, clip_norm)
@@ -153,21 +179,24 @@ class SGD(Optimizer):
         return lr, self.momentum
 
     def _update(self, params, grad, scratch, state, coef):
-        lr, momentum = coef
+        self._update_scaled(params, np.multiply(grad, coef[0], out=scratch), scratch, state, coef)
+
+    def _update_scaled(self, params, grad, scratch, state, coef):
+        # ``grad`` holds lr·g here; it may be ``scratch`` itself (from _update), so it is read
+        # before scratch is written.
         if self.momentum == 0.0:
-            np.multiply(grad, lr, out=scratch)
-            params -= scratch
+            params -= grad
             return
+        momentum = coef[1]
         v = state["velocity"]
         v *= momentum
         v += grad
         if self.nesterov:
+            params -= grad
             np.multiply(v, momentum, out=scratch)
-            scratch += grad
-            scratch *= lr
+            params -= scratch
         else:
-            np.multiply(v, lr, out=scratch)
-        params -= scratch
+            params -= v
 
     def _hyper(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}

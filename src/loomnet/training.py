@@ -292,22 +292,28 @@ class Trainer:
             wb = w.take(idx, mode="clip", out=ws.get("wb", (len(idx),), w.dtype))
         return Xb, yb, wb
 
-    def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int) -> float:
-        """Loss of the batch; writes the batch gradient into ``self.grad``."""
+    def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int,
+                         scale: float = 1.0) -> float:
+        """Loss of the batch; writes ``scale`` × the batch gradient into ``self.grad``."""
         if self.parallel is not None:
-            return self.parallel.compute_gradient(Xb, yb, wb, epoch, step)
+            return self.parallel.compute_gradient(Xb, yb, wb, epoch, step, scale)
         loss, _ = self.model.loss_and_grad(
-            self.model.params, Xb, yb, wb, grad=self.grad, rng=self.dropout_rng(epoch, step), ws=self.ws
+            self.model.params, Xb, yb, wb, grad=self.grad, rng=self.dropout_rng(epoch, step), ws=self.ws,
+            grad_scale=scale,
         )
         return loss
 
     def train_step(self, epoch: int, step: int, idx: NDArray[np.int64]) -> float:
         Xb, yb, wb = self.gather(idx)
-        loss = self.compute_gradient(Xb, yb, wb, epoch, step)
+        opt = self.model.optimizer
+        lr = opt.schedule(epoch, opt.iterations)
+        # SGD's update is linear in lr·g: let the backward pass scale the gradient (a batch ×
+        # outputs multiply) instead of the optimiser (a pass over every parameter).
+        fold = opt.takes_scaled_gradient and opt.clip_norm is None
+        loss = self.compute_gradient(Xb, yb, wb, epoch, step, lr if fold else 1.0)
         if not math.isfinite(loss):
             self._diverged(epoch, step, loss)
-        opt = self.model.optimizer
-        opt.step(self.model.params, self.grad, opt.schedule(epoch, opt.iterations))
+        opt.step(self.model.params, self.grad, lr, grad_scaled=fold)
         return loss
 
     def _diverged(self, epoch: int, step: int, loss: float) -> None:

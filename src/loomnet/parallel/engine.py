@@ -69,8 +69,8 @@ class ParallelTraining:
         """Hogwild's last epoch: updates per worker and mean staleness (empty for sync)."""
         return {} if self._hogwild is None else self._hogwild.stats
 
-    def compute_gradient(self, Xb, yb, wb, epoch: int, step: int) -> float:  # noqa: ANN001 - Trainer hook
-        return self._sync.compute_gradient(Xb, yb, wb, epoch, step)
+    def compute_gradient(self, Xb, yb, wb, epoch: int, step: int, scale: float = 1.0) -> float:  # noqa: ANN001
+        return self._sync.compute_gradient(Xb, yb, wb, epoch, step, scale)
 
     def run_epoch(self) -> bool:
         return self._hogwild.run_epoch()

@@ -56,6 +56,7 @@ class HogwildEpochs:
         updates, staleness = [0] * workers, [0] * workers
         params = model.params
         schedule = model.optimizer.schedule  # the one the Trainer tells about val_loss (ReduceOnPlateau)
+        fold = model.optimizer.takes_scaled_gradient and model.optimizer.clip_norm is None  # as Trainer.train_step
 
         def work(t: int) -> None:
             shard, opt, grad, ws = shards[t], self.optimizers[t], self.grads[t], self.workspaces[t]
@@ -66,12 +67,13 @@ class HogwildEpochs:
                 idx = shard[start:start + batch_size]
                 Xb, yb, wb = trainer.gather(idx, ws)
                 seen = self.updates
-                loss, _ = model.loss_and_grad(params, Xb, yb, wb, grad=grad, ws=ws,
+                lr = schedule(epoch, seen)
+                loss, _ = model.loss_and_grad(params, Xb, yb, wb, grad=grad, ws=ws, grad_scale=lr if fold else 1.0,
                                               rng=trainer.dropout_rng(epoch, local_step, t))
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(epoch + 1, local_step + 1, loss)
                 with guard:
-                    opt.step(params, grad, schedule(epoch, self.updates))
+                    opt.step(params, grad, lr, grad_scaled=fold)
                 with self._count_lock:
                     staleness[t] += self.updates - seen
                     self.updates += 1

@@ -38,8 +38,9 @@ class SyncGradient:
         self.chunks = [i * model.params.size // workers for i in range(workers + 1)]
         self.barrier = threading.Barrier(workers) if workers > 1 else None
 
-    def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int) -> float:
-        """Loss of the batch; writes the batch gradient into ``trainer.grad``."""
+    def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int,
+                         scale: float = 1.0) -> float:
+        """Loss of the batch; writes ``scale`` × the batch gradient into ``trainer.grad``."""
         trainer, model = self.trainer, self.trainer.model
         n, m, workers = Xb.shape[0], self.micro_batches, self.pool.workers
         bounds = [j * n // m for j in range(m + 1)]
@@ -53,11 +54,12 @@ class SyncGradient:
                 out = grad if j == 0 else buffers[j - 1]
                 if lo == hi:
                     out[:] = 0
-                    losses[j] = model.add_l2(params, out) if j == 0 and model.l2 > 0 else 0.0
+                    losses[j] = model.add_l2(params, out, scale) if j == 0 and model.l2 > 0 else 0.0
                     continue
                 losses[j], _ = model.loss_and_grad(
                     params, Xb[lo:hi], yb[lo:hi], None if wb is None else wb[lo:hi], grad=out,
-                    normalizer=normalizer, rng=trainer.dropout_rng(epoch, step, j), ws=ws, include_l2=j == 0)
+                    normalizer=normalizer, rng=trainer.dropout_rng(epoch, step, j), ws=ws, include_l2=j == 0,
+                    grad_scale=scale)
             if self.barrier is not None:
                 self.barrier.wait()
             part = grad[self.chunks[t]:self.chunks[t + 1]]

@@ -56,11 +56,12 @@ class MLPTrainer(Trainer):
             self._order_epoch = epoch
         return self._sample_idx
 
-    def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int) -> float:
+    def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int,
+                         scale: float = 1.0) -> float:
         """The core gradient with L2 strength α/Σw_batch, i.e. loss + α/(2·Σw_batch)·ΣW²."""
         batch_weight = Xb.shape[0] if wb is None else float(wb.sum())
         self.model.l2 = self.alpha / batch_weight if batch_weight > 0 else 0.0
-        return super().compute_gradient(Xb, yb, wb, epoch, step)
+        return super().compute_gradient(Xb, yb, wb, epoch, step, scale)
 
 
 def sklearn_shuffle(order: NDArray[np.int64], random_state: np.random.RandomState) -> NDArray[np.int64]:

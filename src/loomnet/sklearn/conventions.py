@@ -69,6 +69,7 @@ class SklearnSGD(Optimizer):
 
     name = "sklearn_sgd"
     _state_names = ("velocity",)
+    takes_scaled_gradient = True
 
     def __init__(self, learning_rate: float = 0.001, momentum: float = 0.9, nesterov: bool = True):
         super().__init__(learning_rate)
@@ -80,13 +81,16 @@ class SklearnSGD(Optimizer):
         return lr, self.momentum
 
     def _update(self, params, grad, scratch, state, coef):
-        lr, momentum = coef
+        self._update_scaled(params, np.multiply(grad, coef[0], out=scratch), scratch, state, coef)
+
+    def _update_scaled(self, params, grad, scratch, state, coef):
+        # ``grad`` holds lr·g (possibly in ``scratch``: read before scratch is reused)
+        momentum = coef[1]
         velocity = state["velocity"]
         velocity *= momentum
-        np.multiply(grad, lr, out=scratch)
-        velocity -= scratch
+        velocity -= grad
         if self.nesterov:
-            params -= scratch
+            params -= grad
             np.multiply(velocity, momentum, out=scratch)
             params += scratch
         else:
