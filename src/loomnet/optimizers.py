@@ -203,7 +203,13 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam: m ← β₁m + (1-β₁)g, v ← β₂v + (1-β₂)g², p ← p - lr·m̂/(√v̂ + ε)."""
+    """Adam: m ← β₁m + (1-β₁)g, v ← β₂v + (1-β₂)g², p ← p - lr·m̂/(√v̂ + ε).
+
+    The state keeps the moments divided by (1-β): M = m/(1-β₁) and V = v/(1-β₂), updated as
+    M ← β₁M + g and V ← β₂V + g², one multiplication fewer each; the constants move into the
+    step size and ε (``_coefficients``). Ten passes over the flat arrays per step instead of
+    thirteen, for the same update up to rounding.
+    """
 
     name = "adam"
     _state_names = ("m", "v")
@@ -216,36 +222,28 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def _coefficients(self, lr):
+        # m̂ = (1-β₁)M/(1-β₁ᵗ) and √v̂ = c·√V with c = √((1-β₂)/(1-β₂ᵗ)), so
+        # lr·m̂/(√v̂ + ε) = [lr·(1-β₁)/((1-β₁ᵗ)·c)] · M/(√V + ε/c)
         t = self.iterations
-        bias1, bias2 = 1.0 - self.beta_1**t, 1.0 - self.beta_2**t
-        return (self.beta_1, 1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2,
-                1.0 / math.sqrt(bias2), self.epsilon, lr / bias1, self._decay_factor(lr))
+        c = math.sqrt((1.0 - self.beta_2) / (1.0 - self.beta_2**t))
+        step = lr * (1.0 - self.beta_1) / ((1.0 - self.beta_1**t) * c)
+        return self.beta_1, self.beta_2, self.epsilon / c, step, self._decay_factor(lr)
 
     def _decay_factor(self, lr: float) -> float:
         """p ← p·factor before the step: 1 here (no decoupled weight decay); AdamW overrides."""
         return 1.0
 
-    def _update_moments(self, grad: Array, scratch: Array, state: dict[str, Array],
-                        coef: tuple[np.floating, ...]) -> tuple[Array, Array]:
-        """m ← β₁m + (1-β₁)g and v ← β₂v + (1-β₂)g², in place on one block; returns (m, v)."""
-        beta_1, one_minus_beta_1, beta_2, one_minus_beta_2 = coef[:4]
-        m, v = state["m"], state["v"]
-        m *= beta_1
-        np.multiply(grad, one_minus_beta_1, out=scratch)
-        m += scratch
-        v *= beta_2
-        np.multiply(grad, grad, out=scratch)
-        scratch *= one_minus_beta_2
-        v += scratch
-        return m, v
-
     def _update(self, params, grad, scratch, state, coef):
-        inv_sqrt_bias2, epsilon, step, decay = coef[4:]
+        beta_1, beta_2, epsilon, step, decay = coef
         if decay != 1:
             params *= decay
-        m, v = self._update_moments(grad, scratch, state, coef)
+        m, v = state["m"], state["v"]
+        m *= beta_1
+        m += grad
+        v *= beta_2
+        np.multiply(grad, grad, out=scratch)
+        v += scratch
         np.sqrt(v, out=scratch)
-        scratch *= inv_sqrt_bias2
         scratch += epsilon
         np.divide(m, scratch, out=scratch)
         scratch *= step

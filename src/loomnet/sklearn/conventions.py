@@ -101,23 +101,19 @@ class SklearnSGD(Optimizer):
 
 
 class SklearnAdam(Adam):
-    """Adam as scikit-learn writes it: p ← p - lr·√(1-β₂ᵗ)/(1-β₁ᵗ) · m/(√v + ε)."""
+    """Adam as scikit-learn writes it: p ← p - lr·√(1-β₂ᵗ)/(1-β₁ᵗ) · m/(√v + ε).
+
+    Same scaled state as :class:`loomnet.Adam` (M = m/(1-β₁), V = v/(1-β₂)):
+    m/(√v + ε) = (1-β₁)/√(1-β₂) · M/(√V + ε/√(1-β₂)).
+    """
 
     name = "sklearn_adam"
 
     def _coefficients(self, lr):
         t = self.iterations
-        step = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
-        return self.beta_1, 1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2, step, self.epsilon
-
-    def _update(self, params, grad, scratch, state, coef):
-        step, epsilon = coef[4:]
-        m, v = self._update_moments(grad, scratch, state, coef)
-        np.sqrt(v, out=scratch)
-        scratch += epsilon
-        np.divide(m, scratch, out=scratch)
-        scratch *= step
-        params -= scratch
+        root = math.sqrt(1.0 - self.beta_2)
+        step = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t) * (1.0 - self.beta_1) / root
+        return self.beta_1, self.beta_2, self.epsilon / root, step, 1.0
 
 
 class MutableRate(Constant):
