@@ -6,7 +6,8 @@ time, and thread vs process model search (wall time and peak memory).
 
 Network: MLP 784-512-256-10, float32, SGD with momentum 0.9, synthetic 10-class data. Every
 row is measured in this one process against the single-worker path (``workers=None``: one
-Python thread, BLAS with every core) measured just before it. OPENBLAS_CORETYPE and
+Python thread, BLAS with every core) measured in the same rounds (``--repeats N``: N rounds
+over all configurations of a batch size, median of the rounds). OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE are removed from this process's environment (it re-executes itself) so
 OpenBLAS picks its own kernels.
 """
@@ -76,14 +77,20 @@ def configs(worker_counts: list[int]) -> list[tuple[str, dict]]:
     return rows + [("auto", {"workers": "auto"})]
 
 
-def throughput_table(X, y, batches, samples_for, worker_counts) -> list[dict]:
+def throughput_table(X, y, batches, samples_for, worker_counts, repeats: int = 1) -> list[dict]:
+    """Every configuration once per round, ``repeats`` rounds, median of the rounds: a noisy
+    stretch of a shared machine then spoils one round of a configuration, not its figure."""
     rows = []
     for batch in batches:
         samples = samples_for(batch)
-        base = samples_per_s(X, y, batch, samples)
-        rows.append({"batch": batch, "config": "single worker (BLAS threads)", "samples_per_s": base, "vs": 1.0})
-        for label, options in configs(worker_counts):
-            rate = samples_per_s(X, y, batch, samples, **options)
+        table = [("single worker (BLAS threads)", {}), *configs(worker_counts)]
+        rates: dict[str, list[float]] = {label: [] for label, _ in table}
+        for _ in range(repeats):
+            for label, options in table:
+                rates[label].append(samples_per_s(X, y, batch, samples, **options))
+        base = float(np.median(rates[table[0][0]]))
+        for label, _ in table:
+            rate = float(np.median(rates[label]))
             rows.append({"batch": batch, "config": label, "samples_per_s": rate, "vs": rate / base})
     return rows
 
@@ -150,6 +157,8 @@ def main() -> None:
     parser.add_argument("--sections", default="table,curves,search",
                         help="comma-separated subset of: table, curves, search")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds over every configuration of the table, median of the rounds (default 1)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
     n = args.samples or (8192 if args.quick else 60_000)
@@ -167,7 +176,7 @@ def main() -> None:
     results: dict[str, object] = {}
     if "table" in sections:
         worker_counts = args.workers or sorted({2, available_cores()})
-        results["throughput"] = table = throughput_table(X, y, batches, samples_for, worker_counts)
+        results["throughput"] = table = throughput_table(X, y, batches, samples_for, worker_counts, args.repeats)
         print(f"\n{'batch':>6}  {'configuration':<30}{'samples/s':>12}{'vs single':>11}")
         for row in table:
             print(f"{row['batch']:>6}  {row['config']:<30}{row['samples_per_s']:>12,.0f}{row['vs']:>10.2f}×")
