@@ -139,9 +139,28 @@ def test_auto_times_sync_split_blas_threads_and_hogwild_without_training(monkeyp
     trainer = Trainer(model, X, y, epochs=1, batch_size=256, workers="auto")
     reason = trainer.parallel.plan.reason
     assert "measured samples/s" in reason
-    assert all(f"{mode} {split}" in reason for mode, split in [("sync", "2×1"), ("sync", "1×2"), ("hogwild", "2×1")])
+    assert all(f"{mode} {split}" in reason for mode, split in
+               [("sync", "2×1"), ("sync", "1×2"), ("hogwild", "2×1"), ("locked", "2×1")])
     assert np.array_equal(model.params, ln.Sequential([ln.Dense(256, "relu"), ln.Dense(4)], seed=0)
                           .build(256).params)  # timing did not train
+
+
+@pytest.mark.parametrize("rates, chosen", [
+    ({"sync2": 100, "sync1": 110, "hogwild": 125, "locked": 140}, ("locked", 2)),   # 140 > 1.2 × 110
+    ({"sync2": 100, "sync1": 110, "hogwild": 140, "locked": 125}, ("hogwild", 2)),  # the faster async plan
+    ({"sync2": 100, "sync1": 110, "hogwild": 125, "locked": 130}, ("sync", 1)),     # async gives up exactness
+])
+def test_auto_takes_the_faster_asynchronous_plan_only_by_a_margin(monkeypatch, rates, chosen):
+    import loomnet.parallel.auto as auto
+
+    def fake_rate(trainer, plan, *args):
+        return rates[plan.mode if plan.mode != "sync" else f"sync{plan.workers}"]
+
+    monkeypatch.setattr(auto, "_samples_per_s", fake_rate)
+    X, y = _data()
+    trainer = Trainer(_model(), X, y, epochs=1, batch_size=64)
+    plan = auto.measure_plans(trainer, auto.candidate_plans(64, 2))
+    assert (plan.mode, plan.workers) == chosen
 
 
 def test_default_path_has_no_parallel_engine():
