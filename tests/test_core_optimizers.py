@@ -212,3 +212,48 @@ def test_scaled_gradients_are_refused_where_they_would_be_wrong():
     for opt in (Adam(), RMSprop(), Adagrad(), SGD(0.1, momentum=0.9, clip_norm=1.0)):
         with pytest.raises(ValueError, match="unscaled gradient"):
             opt.step(np.zeros(4), g, 0.1, grad_scaled=True)
+
+
+def test_optimizer_state_from_loomnet_0_1_is_converted_or_refused():
+    """0.1 kept SGD's velocity in gradient units and Adam's moments as written; loading such a
+    state converts it (same update as an uninterrupted 0.1 run, up to rounding) or says why not."""
+    rng = np.random.default_rng(8)
+    p0, grads = rng.normal(size=5), [rng.normal(size=5) for _ in range(4)]
+    # SGD, constant rate: run two steps, save in the 0.1 form (v = u / lr), resume, compare
+    lr, mu = 0.1, 0.9
+    ref, v = p0.copy(), np.zeros(5)
+    for g in grads:
+        v = mu * v + g
+        ref -= lr * v
+    first = SGD(lr, momentum=mu)
+    p = p0.copy()
+    for g in grads[:2]:
+        first.step(p, g.copy())
+    old = first.state_dict()
+    old.pop("form")
+    old["arrays"] = {"velocity": old["arrays"]["velocity"] / lr}
+    resumed = SGD(lr, momentum=mu)
+    resumed.load_state_dict(old)
+    for g in grads[2:]:
+        resumed.step(p, g.copy())
+    np.testing.assert_allclose(p, ref, rtol=1e-12)
+    # Adam: 0.1 saved m and v themselves
+    b1, b2 = 0.9, 0.999
+    first, p = Adam(0.01), p0.copy()
+    for g in grads[:2]:
+        first.step(p, g.copy())
+    old = first.state_dict()
+    old.pop("form")
+    old["arrays"] = {"m": old["arrays"]["m"] * (1 - b1), "v": old["arrays"]["v"] * (1 - b2)}
+    resumed = Adam(0.01)
+    resumed.load_state_dict(old)
+    for g in grads[2:]:
+        resumed.step(p, g.copy())
+    straight, q = Adam(0.01), p0.copy()
+    for g in grads:
+        straight.step(q, g.copy())
+    np.testing.assert_allclose(p, q, rtol=1e-12)
+    # SGD under a schedule: no exact conversion, a clear error
+    scheduled = SGD(ExponentialDecay(0.1, 0.9), momentum=mu)
+    with pytest.raises(ValueError, match="loomnet 0.1"):
+        scheduled.load_state_dict({"iterations": 2, "arrays": {"velocity": np.ones(5)}, "schedule": {}})

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._registry import lookup
-from .schedules import Schedule, get_schedule
+from .schedules import Constant, Schedule, get_schedule
 
 Array = NDArray[np.floating]
 
@@ -30,6 +30,11 @@ Array = NDArray[np.floating]
 # (benchmarks/optimizer_blocks.py: 64k-128k best, 16k pays NumPy's per-call overhead); it also
 # keeps the scratch buffer one block long instead of a full copy of the parameters.
 BLOCK = 1 << 16
+
+# What the state arrays mean. 1 (loomnet 0.1): SGD's velocity in gradient units (PyTorch's
+# buffer), Adam's m and v as written. 2: SGD's velocity in parameter units, Adam's moments
+# divided by (1-β). Older states are converted when loaded (``_upgrade_form_1``).
+STATE_FORM = 2
 
 
 class Optimizer:
@@ -118,13 +123,21 @@ class Optimizer:
             "iterations": self.iterations,
             "arrays": {k: v.copy() for k, v in self._state.items()},
             "schedule": self.schedule.state_dict(),
+            "form": STATE_FORM,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.iterations = int(state["iterations"])
-        self._state = {k: np.array(v, copy=True) for k, v in state["arrays"].items()}
-        self._scratch = self._prepared_for = None
         self.schedule.load_state_dict(state.get("schedule", {}))
+        arrays = {k: np.array(v, copy=True) for k, v in state["arrays"].items()}
+        if int(state.get("form", 1)) < STATE_FORM:
+            arrays = self._upgrade_form_1(arrays)
+        self.iterations = int(state["iterations"])
+        self._state = arrays
+        self._scratch = self._prepared_for = None
+
+    def _upgrade_form_1(self, arrays: dict[str, Array]) -> dict[str, Array]:
+        """State saved by loomnet 0.1 (no "form"), in this version's form; unchanged by default."""
+        return arrays
 
     def reset(self) -> None:
         """Forget all state (a fresh fit)."""
@@ -177,6 +190,16 @@ class SGD(Optimizer):
 
     def _coefficients(self, lr):
         return lr, self.momentum
+
+    def _upgrade_form_1(self, arrays):
+        if "velocity" not in arrays:
+            return arrays
+        if not isinstance(self.schedule, Constant):
+            raise ValueError("this optimiser state was saved by loomnet 0.1, whose SGD kept its momentum in "
+                             "gradient units; under a learning-rate schedule it cannot be converted exactly "
+                             "(start from the saved parameters without the optimiser state instead)")
+        arrays["velocity"] *= self.schedule.learning_rate  # PyTorch's buffer v → lr·v
+        return arrays
 
     def _update(self, params, grad, scratch, state, coef):
         self._update_scaled(params, np.multiply(grad, coef[0], out=scratch), scratch, state, coef)
@@ -232,6 +255,13 @@ class Adam(Optimizer):
     def _decay_factor(self, lr: float) -> float:
         """p ← p·factor before the step: 1 here (no decoupled weight decay); AdamW overrides."""
         return 1.0
+
+    def _upgrade_form_1(self, arrays):
+        if "m" in arrays:
+            arrays["m"] /= 1.0 - self.beta_1
+        if "v" in arrays:
+            arrays["v"] /= 1.0 - self.beta_2
+        return arrays
 
     def _update(self, params, grad, scratch, state, coef):
         beta_1, beta_2, epsilon, step, decay = coef
