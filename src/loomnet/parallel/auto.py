@@ -67,8 +67,9 @@ def auto_plan(batch_size: int, layer_widths: list[int], cores: int | None = None
 def candidate_plans(batch_size: int, cores: int) -> list[ParallelPlan]:
     """The plans ``workers="auto"`` times: a synchronous split, BLAS threads alone, Hogwild, and
     asynchronous workers with serialised updates ("locked": on 2 cores it beat lock-free Hogwild
-    at every batch size of benchmarks/threads.py, 1.09-1.20x the single worker against 1.01-1.07x:
-    one worker's memory-bound update overlaps the other's matrix products instead of another update)."""
+    at every batch size of a benchmarks/threads.py run, 1.06-1.20x the single worker against
+    0.95-1.07x: one worker's memory-bound update overlaps the other's matrix products instead of
+    another update)."""
     if cores == 1:
         return [ParallelPlan("sync", 1, 1, 1, "one core: nothing to split")]
     plans = [ParallelPlan("sync", 1, 1, cores)]
