@@ -250,17 +250,21 @@ class DistributedTrainer(Trainer):
 
     def train_step(self, epoch: int, step: int, idx: NDArray[np.int64]) -> float:
         normalizer = float(len(idx)) if self.sample_weight is None else float(self.sample_weight[idx].sum())
+        opt = self.model.optimizer
+        lr = opt.schedule(epoch, opt.iterations)
+        fold = opt.takes_scaled_gradient and opt.clip_norm is None  # lr·g from the backward pass, as Trainer
+        scale = lr if fold else 1.0
         if self.deterministic:
-            loss = self._deterministic_gradient(epoch, step, idx, normalizer)
+            loss = self._deterministic_gradient(epoch, step, idx, normalizer, scale)
         else:
-            loss = self._allreduce_gradient(epoch, step, idx, normalizer)
+            loss = self._allreduce_gradient(epoch, step, idx, normalizer, scale)
         if not math.isfinite(loss):
             self._diverged(epoch, step, loss)
-        opt = self.model.optimizer
-        opt.step(self.model.params, self.grad, opt.schedule(epoch, opt.iterations))
+        opt.step(self.model.params, self.grad, lr, grad_scaled=fold)
         return loss
 
-    def _allreduce_gradient(self, epoch: int, step: int, idx: NDArray[np.int64], normalizer: float) -> float:
+    def _allreduce_gradient(self, epoch: int, step: int, idx: NDArray[np.int64], normalizer: float,
+                            scale: float = 1.0) -> float:
         """Local gradient of this rank's batch rows, then one in-place Allreduce of [grad, loss, stop]."""
         lo, hi = self.plan.row_start, self.plan.row_stop
         mine = idx[(idx >= lo) & (idx < hi)]
@@ -271,7 +275,7 @@ class DistributedTrainer(Trainer):
 
         def run_part(t: int) -> None:
             losses[t] = self._micro_gradient(epoch, step, normalizer, parts[t], outputs[t], self._workspaces[t],
-                                             first + t, first + t == 0)
+                                             first + t, first + t == 0, scale)
 
         self._on_threads(run_part)
         for extra in self._thread_grads:
@@ -284,7 +288,8 @@ class DistributedTrainer(Trainer):
             self._agreed_stop = True
         return float(self._buffer[n])
 
-    def _deterministic_gradient(self, epoch: int, step: int, idx: NDArray[np.int64], normalizer: float) -> float:
+    def _deterministic_gradient(self, epoch: int, step: int, idx: NDArray[np.int64], normalizer: float,
+                                scale: float = 1.0) -> float:
         """Each shard's gradient into its block; gather all blocks; add them in shard order."""
         plan, n = self.plan, self.grad.size
         shard_of = np.searchsorted(plan.bounds, idx, side="right") - 1
@@ -294,7 +299,7 @@ class DistributedTrainer(Trainer):
             for j in mine[t::self.threads]:
                 block = self._blocks[j]
                 loss = self._micro_gradient(epoch, step, normalizer, idx[shard_of == j], block[:n],
-                                            self._workspaces[t], j, j == 0)
+                                            self._workspaces[t], j, j == 0, scale)
                 block[self._block_params:].view(np.float64)[:] = (loss, float(self._local_stop))
 
         self._on_threads(run_shards)
@@ -311,18 +316,19 @@ class DistributedTrainer(Trainer):
         return loss
 
     def _micro_gradient(self, epoch: int, step: int, normalizer: float, rows: NDArray[np.int64],
-                        grad: Array, ws: StepWorkspace, stream: int, include_l2: bool) -> float:
-        """Loss and gradient of the given global rows, scaled by the whole batch's normaliser."""
+                        grad: Array, ws: StepWorkspace, stream: int, include_l2: bool, scale: float = 1.0) -> float:
+        """Loss and ``scale`` × gradient of the given global rows, normalised by the whole batch."""
         model = self.model
         if len(rows) == 0:
             grad[:] = 0
-            return model.add_l2(model.params, grad) if include_l2 and model.l2 > 0 else 0.0
+            return model.add_l2(model.params, grad, scale) if include_l2 and model.l2 > 0 else 0.0
         local = rows - self.plan.row_start
-        Xb = np.take(self.X, local, axis=0, out=ws.get("Xb", (len(rows), self.X.shape[1]), self.X.dtype))
-        yb = np.take(self.y, rows, axis=0, out=ws.get("yb", (len(rows),) + self.y.shape[1:], self.y.dtype))
+        Xb = self.X.take(local, axis=0, mode="clip", out=ws.get("Xb", (len(rows), self.X.shape[1]), self.X.dtype))
+        yb = self.y.take(rows, axis=0, mode="clip", out=ws.get("yb", (len(rows),) + self.y.shape[1:], self.y.dtype))
         wb = None if self.sample_weight is None else self.sample_weight[rows]
         loss, _ = model.loss_and_grad(model.params, Xb, yb, wb, grad=grad, normalizer=normalizer,
-                                      rng=self.dropout_rng(epoch, step, stream), ws=ws, include_l2=include_l2)
+                                      rng=self.dropout_rng(epoch, step, stream), ws=ws, include_l2=include_l2,
+                                      grad_scale=scale)
         return loss
 
     def _on_threads(self, task) -> None:
