@@ -35,9 +35,9 @@ CASES = {
 RESUME_CASE = "deterministic"
 
 
-def make_model(dropout: float = 0.0) -> Sequential:
+def make_model(dropout: float = 0.0, **options) -> Sequential:
     layers = [Dense(32, activation="relu")] + ([Dropout(dropout)] if dropout else []) + [Dense(10)]
-    return Sequential(layers, loss="softmax_cross_entropy", seed=11)
+    return Sequential(layers, loss="softmax_cross_entropy", seed=11, **options)
 
 
 def make_data(out_dir: str, case: dict):

@@ -257,3 +257,39 @@ def test_optimizer_state_from_loomnet_0_1_is_converted_or_refused():
     scheduled = SGD(ExponentialDecay(0.1, 0.9), momentum=mu)
     with pytest.raises(ValueError, match="loomnet 0.1"):
         scheduled.load_state_dict({"iterations": 2, "arrays": {"velocity": np.ones(5)}, "schedule": {}})
+
+
+def test_step_takes_contiguous_arrays_of_any_shape_as_flat_and_refuses_strided_ones():
+    p, g = np.zeros((3, 4)), np.ones((3, 4))
+    SGD(0.1).step(p, g)
+    np.testing.assert_allclose(p, -0.1)
+    with pytest.raises(ValueError, match="contiguous"):
+        SGD(0.1).step(np.zeros((4, 6))[:, ::2], np.ones((4, 3)))
+
+
+def test_a_refused_old_state_changes_nothing():
+    opt = SGD(StepDecay(0.1, 2, 0.5), momentum=0.9)
+    p = np.zeros(3)
+    opt.step(p, np.ones(3))
+    before = opt.state_dict()
+    with pytest.raises(ValueError, match="loomnet 0.1"):
+        opt.load_state_dict({"iterations": 7, "arrays": {"velocity": np.full(3, 5.0)}, "schedule": {}})
+    after = opt.state_dict()
+    assert after["iterations"] == before["iterations"] == 1
+    np.testing.assert_array_equal(after["arrays"]["velocity"], before["arrays"]["velocity"])
+
+
+def test_an_optimizer_pickled_by_0_1_is_upgraded_when_unpickled():
+    import pickle
+
+    opt = Adam(0.01)
+    p = np.zeros(4)
+    opt.step(p, np.ones(4))
+    state = opt.state_dict()["arrays"]
+    old = Adam(0.01)
+    old.__dict__.update(iterations=1, _state={"m": state["m"] * 0.1, "v": state["v"] * 0.001})  # 0.1's m, v
+    del old.__dict__["_prepared_for"]  # 0.1 objects had no such attribute
+    revived = pickle.loads(pickle.dumps(old))
+    np.testing.assert_allclose(revived.state_dict()["arrays"]["m"], state["m"], rtol=1e-12)
+    np.testing.assert_allclose(revived.state_dict()["arrays"]["v"], state["v"], rtol=1e-12)
+    revived.step(np.zeros(4), np.ones(4))  # usable

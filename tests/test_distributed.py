@@ -79,6 +79,18 @@ def test_one_shard_deterministic_run_is_bit_identical_to_plain_trainer():
     assert hist["loss"] == plain["loss"]
 
 
+def test_one_shard_deterministic_run_with_momentum_sgd_is_bit_identical_to_plain_trainer():
+    """SGD takes lr·g from the backward pass in both loops: the same bits, L2 and dropout on."""
+    from loomnet.optimizers import SGD
+
+    data = datasets.load("digits")
+    train = {"epochs": 2, "batch_size": 64, "seed": 3}
+    models = [make_model(dropout=0.2, optimizer=SGD(0.05, momentum=0.9), l2=1e-3) for _ in range(2)]
+    Trainer(models[0], data.X, data.y, **train).run()
+    DistributedTrainer(models[1], data.X, data.y, comm="serial", deterministic=True, micro_batches=1, **train).run()
+    assert np.array_equal(models[1].params, models[0].params)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_deterministic_result_does_not_depend_on_threads(threads):
     reference, _ = serial_run("deterministic")

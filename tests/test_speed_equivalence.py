@@ -233,3 +233,15 @@ def test_gradient_scale_multiplies_the_gradient_not_the_loss():
     loss_s, grad_s = model.loss_and_grad(model.params, X, y, grad_scale=0.25)
     assert loss_s == loss
     np.testing.assert_allclose(grad_s, 0.25 * grad, rtol=1e-13, atol=1e-16)
+
+
+def test_softmax_cross_entropy_takes_integer_valued_float_labels():
+    from loomnet.losses import SoftmaxCrossEntropy
+
+    rng = np.random.default_rng(2)
+    out, y = rng.standard_normal((6, 3)), rng.integers(0, 3, 6)
+    loss = SoftmaxCrossEntropy()
+    g_int, g_float = np.empty_like(out), np.empty_like(out)
+    from_ints = loss.forward_backward(out, y, grad_out=g_int)
+    assert loss.forward_backward(out, y.astype(float), grad_out=g_float) == from_ints
+    np.testing.assert_array_equal(g_int, g_float)

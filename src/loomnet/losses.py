@@ -154,7 +154,7 @@ class SoftmaxCrossEntropy(Loss):
         np.copyto(z, out.T)
         shift = np.maximum.reduce(z, axis=0)
         z -= shift
-        target = np.multiply(y, n, dtype=np.intp)  # flat positions of the true-class entries in z
+        target = np.asarray(y).astype(np.intp, copy=False) * n  # flat positions of the true classes in z
         target += np.arange(n)
         target_logit = z.take(target)
         np.exp(z, out=z)

@@ -69,6 +69,8 @@ class Optimizer:
         ``grad_scaled``: ``grad`` already holds lr·g for this step's ``lr`` (only optimisers
         with ``takes_scaled_gradient``, and not with ``clip_norm``, which needs g's own norm).
         """
+        if params.ndim != 1:  # the update walks one flat array: take contiguous arrays as flat views
+            params, grad = _flat_view(params, "params"), _flat_view(grad, "grad")
         if lr is None:
             lr = self.schedule(epoch, self.iterations)
         if grad_scaled and (not self.takes_scaled_gradient or self.clip_norm is not None):
@@ -127,13 +129,22 @@ class Optimizer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.schedule.load_state_dict(state.get("schedule", {}))
         arrays = {k: np.array(v, copy=True) for k, v in state["arrays"].items()}
         if int(state.get("form", 1)) < STATE_FORM:
-            arrays = self._upgrade_form_1(arrays)
+            arrays = self._upgrade_form_1(arrays)  # may refuse: nothing has been changed yet
+        self.schedule.load_state_dict(state.get("schedule", {}))
         self.iterations = int(state["iterations"])
         self._state = arrays
         self._scratch = self._prepared_for = None
+
+    def __setstate__(self, attributes: dict[str, Any]) -> None:
+        """Unpickling (scikit-learn estimators are pickled with their optimiser): an object
+        pickled by loomnet 0.1 has no ``_prepared_for`` and its state arrays are in form 1."""
+        old = "_prepared_for" not in attributes
+        self.__dict__.update(attributes)
+        if old:
+            self._state = self._upgrade_form_1({k: np.array(v, copy=True) for k, v in self._state.items()})
+            self._scratch = self._prepared_for = None
 
     def _upgrade_form_1(self, arrays: dict[str, Array]) -> dict[str, Array]:
         """State saved by loomnet 0.1 (no "form"), in this version's form; unchanged by default."""
@@ -156,6 +167,14 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in {"learning_rate": self.learning_rate, **self._hyper()}.items())
         return f"{type(self).__name__}({args})"
+
+
+def _flat_view(array: Array, name: str) -> Array:
+    """A 1-D view of a C-contiguous array (a reshaped copy would not receive the update)."""
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be one flat array or a C-contiguous one, got a non-contiguous "
+                         f"array of shape {array.shape}")
+    return array.reshape(-1)
 
 
 def clip_by_global_norm(grad: Array, max_norm: float) -> float:

@@ -449,6 +449,8 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        # The optimiser first: it may refuse an old state, and then nothing else has changed.
+        self.model.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step, self.seed = int(state["epoch"]), int(state["step"]), int(state["seed"])
         self._epoch_loss_sum = float(state["epoch_loss_sum"])
         self._epoch_samples = int(state["epoch_samples"])
@@ -458,7 +460,6 @@ class Trainer:
         bp = state.get("best_params")
         self._best_params = None if bp is None else np.array(bp, dtype=self.model.dtype)
         self._last_finite = np.array(state["last_finite"], dtype=self.model.dtype)
-        self.model.optimizer.load_state_dict(state["optimizer"])
 
 
 def fit(model: Sequential, X: ArrayLike, y: ArrayLike, **kwargs: Any) -> History:
