@@ -115,14 +115,15 @@ def loss_vs_time(X, y, Xv, yv, batch: int, epochs: int) -> dict[str, list]:
 
 
 _SEARCH_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 from benchmarks.threads import synthetic
 from loomnet.parallel import search
 X, y = synthetic({n})
 backend = sys.argv[1]
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from loomnet.parallel.backends import peak_rss_mb  # VmHWM: this process's own peak, not its parent's
+base = peak_rss_mb()
 t0 = time.perf_counter()
 result = search.grid_search({{"hidden": [(32,), (64,)], "learning_rate": [0.001, 0.003]}}, X, y, cv=2, epochs=1,
                             batch_size=128, backend=backend, n_jobs=2)
@@ -130,7 +131,7 @@ wall = time.perf_counter() - t0
 children = {{}}
 for r in result.results:
     children[r.pid] = max(children.get(r.pid, 0), r.peak_rss_mb)
-me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+me = peak_rss_mb()
 import os
 others = sum(v for pid, v in children.items() if pid != os.getpid())
 print(json.dumps({{"backend": backend, "wall_s": wall, "data_mb": X.nbytes / 2**20, "parent_peak_mb": me,

@@ -83,7 +83,8 @@ _LARGER_THAN_MEMORY = textwrap.dedent("""
 
     limit = int((vm_data_mb() + allowed_mb) * 2**20)
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from loomnet.parallel.backends import peak_rss_mb  # VmHWM: ru_maxrss would start at pytest's peak
+    rss_before = peak_rss_mb()
     try:
         np.load(path)
         print("LOADED-WHOLE")
@@ -93,7 +94,7 @@ _LARGER_THAN_MEMORY = textwrap.dedent("""
     for Xb, yb, _ in PrefetchLoader(path, y, batch_size=4096, release_bytes=16 << 20):
         total += float(Xb[:, 0].sum(dtype=np.float64))
         rows += len(Xb)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(f"ROWS {rows} SUM {total} PEAK_GROWTH_MB {peak - rss_before:.1f}")
 """)
 

@@ -132,5 +132,14 @@ def _run_in_worker(run_one: Runner, job: Job) -> JobResult:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak resident memory in MiB: VmHWM where /proc exists. ``ru_maxrss``
+    would not do there: Linux carries the parent's peak into a child across fork and exec, so a
+    worker spawned by a 400 MB process would report at least 400 MB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
