@@ -93,7 +93,7 @@ class Optimizer:
             block = {name: arr[lo:hi] for name, arr in self._state.items()}
             update(params[lo:hi], grad[lo:hi], scratch[: hi - lo], block, coef)
 
-    def _prepare(self, params: Array) -> Array:
+    def _prepare(self, params: Array) -> None:
         """State arrays shaped like ``params`` (zeros unless loaded) and one block of scratch."""
         for name in self._state_names:
             state = self._state.get(name)
