@@ -62,6 +62,12 @@ class Optimizer:
     def learning_rate(self) -> float:
         return self.schedule.learning_rate
 
+    @property
+    def folds_learning_rate(self) -> bool:
+        """Whether ``step(grad_scaled=True)`` applies: the update is linear in lr·g and no
+        clipping needs g's own norm. Training loops then let the backward pass scale by lr."""
+        return self.takes_scaled_gradient and self.clip_norm is None
+
     def step(self, params: Array, grad: Array, lr: float | None = None, epoch: int = 0, *,
              grad_scaled: bool = False) -> None:
         """Apply one update; ``grad`` may be rescaled in place by clipping.
@@ -73,7 +79,7 @@ class Optimizer:
             params, grad = _flat_view(params, "params"), _flat_view(grad, "grad")
         if lr is None:
             lr = self.schedule(epoch, self.iterations)
-        if grad_scaled and (not self.takes_scaled_gradient or self.clip_norm is not None):
+        if grad_scaled and not self.folds_learning_rate:
             raise ValueError(f"{type(self).__name__}"
                              f"{' with clip_norm' if self.takes_scaled_gradient else ''} needs the unscaled gradient")
         if self.clip_norm is not None:

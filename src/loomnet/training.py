@@ -309,7 +309,7 @@ class Trainer:
         lr = opt.schedule(epoch, opt.iterations)
         # SGD's update is linear in lr·g: let the backward pass scale the gradient (a batch ×
         # outputs multiply) instead of the optimiser (a pass over every parameter).
-        fold = opt.takes_scaled_gradient and opt.clip_norm is None
+        fold = opt.folds_learning_rate
         loss = self.compute_gradient(Xb, yb, wb, epoch, step, lr if fold else 1.0)
         if not math.isfinite(loss):
             self._diverged(epoch, step, loss)

@@ -252,7 +252,7 @@ class DistributedTrainer(Trainer):
         normalizer = float(len(idx)) if self.sample_weight is None else float(self.sample_weight[idx].sum())
         opt = self.model.optimizer
         lr = opt.schedule(epoch, opt.iterations)
-        fold = opt.takes_scaled_gradient and opt.clip_norm is None  # lr·g from the backward pass, as Trainer
+        fold = opt.folds_learning_rate  # lr·g from the backward pass, as Trainer.train_step
         scale = lr if fold else 1.0
         if self.deterministic:
             loss = self._deterministic_gradient(epoch, step, idx, normalizer, scale)

@@ -56,7 +56,7 @@ class HogwildEpochs:
         updates, staleness = [0] * workers, [0] * workers
         params = model.params
         schedule = model.optimizer.schedule  # the one the Trainer tells about val_loss (ReduceOnPlateau)
-        fold = model.optimizer.takes_scaled_gradient and model.optimizer.clip_norm is None  # as Trainer.train_step
+        fold = model.optimizer.folds_learning_rate  # lr·g from the backward pass, as Trainer.train_step
 
         def work(t: int) -> None:
             shard, opt, grad, ws = shards[t], self.optimizers[t], self.grads[t], self.workspaces[t]
