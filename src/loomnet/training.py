@@ -303,14 +303,19 @@ class Trainer:
         )
         return loss
 
-    def train_step(self, epoch: int, step: int, idx: NDArray[np.int64]) -> float:
+    def batch_gradient(self, epoch: int, step: int, idx: NDArray[np.int64], scale: float) -> float:
+        """Loss of the batch with rows ``idx``; ``scale`` × its gradient into ``self.grad``.
+        (The sharded trainer overrides this: its rows live on several ranks.)"""
         Xb, yb, wb = self.gather(idx)
+        return self.compute_gradient(Xb, yb, wb, epoch, step, scale)
+
+    def train_step(self, epoch: int, step: int, idx: NDArray[np.int64]) -> float:
         opt = self.model.optimizer
         lr = opt.schedule(epoch, opt.iterations)
         # SGD's update is linear in lr·g: let the backward pass scale the gradient (a batch ×
         # outputs multiply) instead of the optimiser (a pass over every parameter).
         fold = opt.folds_learning_rate
-        loss = self.compute_gradient(Xb, yb, wb, epoch, step, lr if fold else 1.0)
+        loss = self.batch_gradient(epoch, step, idx, lr if fold else 1.0)
         if not math.isfinite(loss):
             self._diverged(epoch, step, loss)
         opt.step(self.model.params, self.grad, lr, grad_scaled=fold)

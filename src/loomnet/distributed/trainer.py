@@ -248,23 +248,15 @@ class DistributedTrainer(Trainer):
             return np.arange(self.n_samples)
         return np.random.default_rng([self.seed, _SHUFFLE_STREAM, epoch]).permutation(self.n_samples)
 
-    def train_step(self, epoch: int, step: int, idx: NDArray[np.int64]) -> float:
+    def batch_gradient(self, epoch: int, step: int, idx: NDArray[np.int64], scale: float) -> float:
+        """The batch's loss and ``scale`` × gradient, from every rank's share of its rows."""
         normalizer = float(len(idx)) if self.sample_weight is None else float(self.sample_weight[idx].sum())
-        opt = self.model.optimizer
-        lr = opt.schedule(epoch, opt.iterations)
-        fold = opt.folds_learning_rate  # lr·g from the backward pass, as Trainer.train_step
-        scale = lr if fold else 1.0
         if self.deterministic:
-            loss = self._deterministic_gradient(epoch, step, idx, normalizer, scale)
-        else:
-            loss = self._allreduce_gradient(epoch, step, idx, normalizer, scale)
-        if not math.isfinite(loss):
-            self._diverged(epoch, step, loss)
-        opt.step(self.model.params, self.grad, lr, grad_scaled=fold)
-        return loss
+            return self._deterministic_gradient(epoch, step, idx, normalizer, scale)
+        return self._allreduce_gradient(epoch, step, idx, normalizer, scale)
 
     def _allreduce_gradient(self, epoch: int, step: int, idx: NDArray[np.int64], normalizer: float,
-                            scale: float = 1.0) -> float:
+                            scale: float) -> float:
         """Local gradient of this rank's batch rows, then one in-place Allreduce of [grad, loss, stop]."""
         lo, hi = self.plan.row_start, self.plan.row_stop
         mine = idx[(idx >= lo) & (idx < hi)]
@@ -289,7 +281,7 @@ class DistributedTrainer(Trainer):
         return float(self._buffer[n])
 
     def _deterministic_gradient(self, epoch: int, step: int, idx: NDArray[np.int64], normalizer: float,
-                                scale: float = 1.0) -> float:
+                                scale: float) -> float:
         """Each shard's gradient into its block; gather all blocks; add them in shard order."""
         plan, n = self.plan, self.grad.size
         shard_of = np.searchsorted(plan.bounds, idx, side="right") - 1
