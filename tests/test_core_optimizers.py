@@ -172,6 +172,57 @@ def test_blockwise_update_is_bit_identical_to_one_pass(monkeypatch, make, dtype)
         np.testing.assert_array_equal(state_blocks[name], state_one[name])
 
 
+@pytest.mark.parametrize("make", [lambda: SGD(0.05, momentum=0.9, nesterov=True), lambda: Adam(0.01),
+                                  lambda: AdamW(0.01, weight_decay=0.1), lambda: RMSprop(0.01),
+                                  lambda: _sklearn_form("SklearnAdam", 0.01)],
+                         ids=["nesterov", "adam", "adamw", "rmsprop", "sklearn-adam"])
+def test_a_step_applied_range_by_range_in_threads_gives_the_bits_of_one_step(monkeypatch, make):
+    """begin_step fixes the step's scalars once; workers then update disjoint ranges at once,
+    each through its own scratch block (as the synchronous data-parallel workers do)."""
+    import threading
+
+    import loomnet.optimizers as optimizers
+
+    monkeypatch.setattr(optimizers, "BLOCK", 700)
+    n = 3 * 1000 + 17
+    rng = np.random.default_rng(2)
+    p0 = rng.normal(size=n).astype(np.float32)
+    grads = [rng.normal(size=n).astype(np.float32) for _ in range(3)]
+    whole, split = make(), make()
+    p_whole, p_split = p0.copy(), p0.copy()
+    bounds = [0, 1, 1234, 2900, n]  # uneven ranges, one of a single element
+    for g in grads:
+        whole.step(p_whole, g.copy())
+        update = split.begin_step(p_split, 0.01 if isinstance(split, SGD) else split.learning_rate)
+        scratch = [np.empty(700, np.float32) for _ in range(len(bounds) - 1)]
+        threads = [threading.Thread(target=update.apply, args=(g, lo, hi, scratch[i]))
+                   for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if isinstance(whole, SGD):  # the whole step took its rate from the schedule
+        whole, p_whole = make(), p0.copy()
+        for g in grads:
+            whole.step(p_whole, g.copy(), 0.01)
+    np.testing.assert_array_equal(p_split, p_whole)
+    assert split.iterations == whole.iterations == 3
+    for name, state in whole.state_dict()["arrays"].items():
+        np.testing.assert_array_equal(split.state_dict()["arrays"][name], state)
+
+
+def test_a_cancelled_step_gives_its_iteration_back():
+    opt = Adam(0.01)
+    p = np.ones(5, np.float32)
+    opt.step(p, np.ones(5, np.float32))
+    update = opt.begin_step(p, 0.01)
+    assert opt.iterations == 2
+    update.cancel()
+    assert opt.iterations == 1
+    with pytest.raises(ValueError, match="needs the unscaled gradient"):
+        opt.begin_step(p, 0.01, grad_scaled=True)
+
+
 def test_sgd_momentum_is_classic_momentum_when_the_learning_rate_changes():
     """v ← μv + lr_t·g; p ← p - v (Nesterov: p ← p - (lr_t·g + μv)): a new rate applies to new
     gradients only (Keras, scikit-learn); with a constant rate this is PyTorch's update."""

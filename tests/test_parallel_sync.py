@@ -48,6 +48,35 @@ def test_sync_bits_do_not_depend_on_workers_for_matrices_big_enough_for_threaded
     assert np.array_equal(finals[0], finals[1])
 
 
+def test_workers_taking_whole_steps_give_the_bits_of_gradient_then_update():
+    """With clip_norm the workers only compute the gradient and the Trainer updates after; a
+    clip_norm no gradient reaches changes nothing else, so both paths must agree bit for bit."""
+    X, y = _data()
+    finals = []
+    for clip_norm in (None, 1e30):
+        model = _model(optimizer=ln.optimizers.Adam(0.01, clip_norm=clip_norm))
+        trainer = Trainer(model, X, y, epochs=3, batch_size=50, workers=2, micro_batches=4, seed=5)
+        with trainer.parallel.session():
+            assert trainer.parallel.steps_in_workers(model.optimizer) is (clip_norm is None)
+        trainer.run()
+        finals.append(model.params.copy())
+    np.testing.assert_array_equal(finals[0], finals[1])
+
+
+def test_a_diverging_step_in_the_workers_leaves_the_parameters_and_the_step_count():
+    X, y = _data()
+    model = _model(dropout=0.0, optimizer="sgd")
+    trainer = Trainer(model, X, y, epochs=1, batch_size=48, workers=2, micro_batches=2, shuffle=False)
+    with trainer.parallel.session():
+        trainer.train_step(0, 0, np.arange(48))
+        before, iterations = model.params.copy(), model.optimizer.iterations
+        trainer.X[50, 3] = np.nan  # a row of the next batch: its loss is NaN
+        with pytest.raises(ln.TrainingDivergedError):
+            trainer.train_step(0, 1, np.arange(48, 96))
+    np.testing.assert_array_equal(model.params, before)
+    assert model.optimizer.iterations == iterations == 1
+
+
 def test_micro_batch_gradients_add_up_to_the_batch_gradient():
     X, y = _data()
     model = _model(dropout=0.0)

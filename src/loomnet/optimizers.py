@@ -79,25 +79,28 @@ class Optimizer:
             params, grad = _flat_view(params, "params"), _flat_view(grad, "grad")
         if lr is None:
             lr = self.schedule(epoch, self.iterations)
+        self._check_scaled(grad_scaled)
+        if self.clip_norm is not None:
+            clip_by_global_norm(grad, self.clip_norm)
+        self.begin_step(params, lr, grad_scaled=grad_scaled).apply(grad)
+
+    def begin_step(self, params: Array, lr: float, *, grad_scaled: bool = False) -> StepUpdate:
+        """The once-per-step part of :meth:`step` (iteration count, this step's scalars); the
+        returned :class:`StepUpdate` applies the step to any range of the flat arrays.
+
+        Clipping is not part of it: it needs the whole gradient's norm first.
+        """
+        self._check_scaled(grad_scaled)
+        if self._prepared_for != (params.shape, params.dtype):
+            self._prepare(params)
+        self.iterations += 1
+        coef = tuple(map(params.dtype.type, self._coefficients(float(lr))))
+        return StepUpdate(self, params, coef, grad_scaled)
+
+    def _check_scaled(self, grad_scaled: bool) -> None:
         if grad_scaled and not self.folds_learning_rate:
             raise ValueError(f"{type(self).__name__}"
                              f"{' with clip_norm' if self.takes_scaled_gradient else ''} needs the unscaled gradient")
-        if self.clip_norm is not None:
-            clip_by_global_norm(grad, self.clip_norm)
-        if self._prepared_for != (params.shape, params.dtype):
-            self._prepare(params)
-        scratch = self._scratch
-        self.iterations += 1
-        coef = tuple(map(params.dtype.type, self._coefficients(float(lr))))
-        update = self._update if not grad_scaled else self._update_scaled
-        n = params.shape[0]
-        if n <= BLOCK:
-            update(params, grad, scratch, self._state, coef)
-            return
-        for lo in range(0, n, BLOCK):
-            hi = min(lo + BLOCK, n)
-            block = {name: arr[lo:hi] for name, arr in self._state.items()}
-            update(params[lo:hi], grad[lo:hi], scratch[: hi - lo], block, coef)
 
     def _prepare(self, params: Array) -> None:
         """State arrays shaped like ``params`` (zeros unless loaded) and one block of scratch."""
@@ -173,6 +176,38 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in {"learning_rate": self.learning_rate, **self._hyper()}.items())
         return f"{type(self).__name__}({args})"
+
+
+class StepUpdate:
+    """One optimiser step with its scalars fixed: ``apply`` updates any range of the parameters.
+
+    Why: in synchronous data-parallel training each worker adds up one chunk of the gradient;
+    updating that chunk at once, on that worker, spreads the update over the cores while the
+    chunk is still in cache. The update is elementwise, so any split gives the same bits.
+    """
+
+    def __init__(self, optimizer: Optimizer, params: Array, coef: tuple[np.floating, ...], grad_scaled: bool):
+        self.optimizer, self.params, self.coef, self.grad_scaled = optimizer, params, coef, grad_scaled
+
+    def apply(self, grad: Array, lo: int = 0, hi: int | None = None, scratch: Array | None = None) -> None:
+        """Update ``params[lo:hi]`` from ``grad[lo:hi]``, block by block through ``scratch``
+        (at least ``min(BLOCK, hi - lo)`` long; the optimiser's own by default). Calls on
+        disjoint ranges may run at once in several threads, each with its own scratch."""
+        opt, params, coef = self.optimizer, self.params, self.coef
+        update = opt._update_scaled if self.grad_scaled else opt._update
+        scratch = opt._scratch if scratch is None else scratch
+        hi = params.shape[0] if hi is None else hi
+        if lo == 0 and hi == params.shape[0] <= BLOCK:  # small networks: no slicing at all
+            update(params, grad, scratch[:hi], opt._state, coef)
+            return
+        for start in range(lo, hi, BLOCK):
+            stop = min(start + BLOCK, hi)
+            block = {name: arr[start:stop] for name, arr in opt._state.items()}
+            update(params[start:stop], grad[start:stop], scratch[: stop - start], block, coef)
+
+    def cancel(self) -> None:
+        """The step was not applied (its loss diverged): the iteration count goes back."""
+        self.optimizer.iterations -= 1
 
 
 def _flat_view(array: Array, name: str) -> Array:

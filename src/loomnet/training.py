@@ -315,7 +315,15 @@ class Trainer:
         # SGD's update is linear in lr·g: let the backward pass scale the gradient (a batch ×
         # outputs multiply) instead of the optimiser (a pass over every parameter).
         fold = opt.folds_learning_rate
-        loss = self.batch_gradient(epoch, step, idx, lr if fold else 1.0)
+        scale = lr if fold else 1.0
+        if self.parallel is not None and self.parallel.steps_in_workers(opt):
+            update = opt.begin_step(self.model.params, lr, grad_scaled=fold)
+            loss = self.parallel.train_step(idx, epoch, step, scale, update)  # applied unless not finite
+            if not math.isfinite(loss):
+                update.cancel()
+                self._diverged(epoch, step, loss)
+            return loss
+        loss = self.batch_gradient(epoch, step, idx, scale)
         if not math.isfinite(loss):
             self._diverged(epoch, step, loss)
         opt.step(self.model.params, self.grad, lr, grad_scaled=fold)

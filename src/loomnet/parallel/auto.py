@@ -94,7 +94,7 @@ def measure_plans(trainer, plans: list[ParallelPlan], prior: ParallelPlan | None
     idx = trainer.epoch_order(0)[:trainer.batch_size]
     Xb, yb, wb = trainer.gather(idx)
     Xb, yb = Xb.copy(), yb.copy()
-    rates = [_samples_per_s(trainer, plan, Xb, yb, wb, budget_s) for plan in plans]
+    rates = [_samples_per_s(trainer, plan, idx, Xb, yb, wb, budget_s) for plan in plans]
     best_sync = max(range(len(plans)), key=lambda i: rates[i] if plans[i].mode == "sync" else -1.0)
     chosen = best_sync
     asynchronous = [i for i, plan in enumerate(plans) if plan.mode != "sync"]
@@ -115,7 +115,7 @@ def _same(a: ParallelPlan, b: ParallelPlan) -> bool:
     return (a.mode, a.workers, a.micro_batches, a.blas_threads) == (b.mode, b.workers, b.micro_batches, b.blas_threads)
 
 
-def _samples_per_s(trainer, plan: ParallelPlan, Xb, yb, wb, budget_s: float) -> float:  # noqa: ANN001
+def _samples_per_s(trainer, plan: ParallelPlan, idx, Xb, yb, wb, budget_s: float) -> float:  # noqa: ANN001
     """Sustained samples/s of training steps (gradient and update) under ``plan``, for ``budget_s``.
 
     The updates go to a copy of the parameters with copies of the optimiser: the model is not
@@ -133,10 +133,15 @@ def _samples_per_s(trainer, plan: ParallelPlan, Xb, yb, wb, budget_s: float) -> 
     with blas_limits(plan.blas_threads), WorkerPool(plan.workers) as pool:
         if plan.mode == "sync":
             sync = SyncGradient(trainer, plan.micro_batches, pool)
+            opt = optimizers[0]
+            fold = opt.folds_learning_rate
 
             def run() -> None:
-                sync.compute_gradient(Xb, yb, wb, 0, 0)
-                optimizers[0].step(scratch, trainer.grad, lr)
+                if opt.clip_norm is None:  # as Trainer.train_step: the workers take whole steps
+                    sync.train_step(idx, 0, 0, lr if fold else 1.0, opt.begin_step(scratch, lr, grad_scaled=fold))
+                else:
+                    sync.compute_gradient(Xb, yb, wb, 0, 0)
+                    opt.step(scratch, trainer.grad, lr)
 
             rows = len(Xb)
         else:

@@ -21,6 +21,9 @@ from .pool import WorkerPool
 from .sync import SyncGradient
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from ..optimizers import Optimizer, StepUpdate
     from ..training import Trainer
 
 MODES = ("sync", "hogwild", "locked")
@@ -71,6 +74,14 @@ class ParallelTraining:
 
     def compute_gradient(self, Xb, yb, wb, epoch: int, step: int, scale: float = 1.0) -> float:  # noqa: ANN001
         return self._sync.compute_gradient(Xb, yb, wb, epoch, step, scale)
+
+    def steps_in_workers(self, optimizer: Optimizer) -> bool:
+        """Whether the sync workers take whole steps (gradient and update): not when clipping,
+        which needs the whole gradient's norm before any update."""
+        return self._sync is not None and optimizer.clip_norm is None
+
+    def train_step(self, idx: NDArray[np.int64], epoch: int, step: int, scale: float, update: StepUpdate) -> float:
+        return self._sync.train_step(idx, epoch, step, scale, update)
 
     def run_epoch(self) -> bool:
         return self._hogwild.run_epoch()

@@ -1,21 +1,25 @@
 """Synchronous data-parallel steps: a fixed number of micro-batches, reduced in a fixed order.
 
 Every batch is cut into ``micro_batches`` slices whatever the number of workers; worker t
-computes slices t, t+N, t+2N, ... each into its own preallocated gradient buffer, with the
-whole batch's normaliser, so the slices add up to the batch gradient. The reduction
+gathers and computes slices t, t+N, t+2N, ... each into its own preallocated gradient buffer,
+with the whole batch's normaliser, so the slices add up to the batch gradient. The reduction
 grad = ((g₀ + g₁) + g₂) + … always runs in slice order; each worker adds up one contiguous
-chunk of the parameters. Same slices, same order: the same bits for any number of workers.
+chunk of the parameters and, in a whole training step, applies the optimiser to that chunk
+while it is still in cache. Same slices, same order, elementwise updates: the same bits for
+any number of workers.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..network import StepWorkspace
+from ..optimizers import BLOCK, StepUpdate
 from .pool import WorkerPool
 
 if TYPE_CHECKING:
@@ -25,7 +29,7 @@ Array = NDArray[np.floating]
 
 
 class SyncGradient:
-    """Computes ``trainer.grad`` for a batch with ``pool.workers`` threads over fixed micro-batches."""
+    """Batch gradients (and whole steps) for a Trainer, on ``pool.workers`` threads over fixed micro-batches."""
 
     def __init__(self, trainer: Trainer, micro_batches: int, pool: WorkerPool):
         model = trainer.model
@@ -34,17 +38,38 @@ class SyncGradient:
         # slice 0 is written straight into trainer.grad; the others get one buffer each
         self.buffers = np.zeros((micro_batches - 1, model.params.size), dtype=model.dtype)
         self.workspaces = [trainer.ws] + [StepWorkspace() for _ in range(workers - 1)]
+        self.scratch = [np.empty(min(model.params.size, BLOCK), dtype=model.dtype) for _ in range(workers)]
         self.losses = np.zeros(micro_batches)
         self.chunks = [i * model.params.size // workers for i in range(workers + 1)]
         self.barrier = threading.Barrier(workers) if workers > 1 else None
 
     def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int,
                          scale: float = 1.0) -> float:
-        """Loss of the batch; writes ``scale`` × the batch gradient into ``trainer.grad``."""
+        """Loss of a gathered batch; writes ``scale`` × its gradient into ``trainer.grad``."""
+        normalizer = float(Xb.shape[0]) if wb is None else float(wb.sum())
+
+        def rows(lo: int, hi: int, ws: StepWorkspace) -> tuple[Array, NDArray, Array | None]:
+            return Xb[lo:hi], yb[lo:hi], None if wb is None else wb[lo:hi]
+
+        return self._run(rows, Xb.shape[0], normalizer, epoch, step, scale, None)
+
+    def train_step(self, idx: NDArray[np.int64], epoch: int, step: int, scale: float, update: StepUpdate) -> float:
+        """One whole step on the trainer's rows ``idx``: each worker gathers its own slices, and
+        ``update`` is applied chunk by chunk by the workers unless the loss is not finite."""
+        trainer = self.trainer
+        weights = trainer.sample_weight
+        normalizer = float(len(idx)) if weights is None else float(weights.take(idx).sum())
+
+        def rows(lo: int, hi: int, ws: StepWorkspace) -> tuple[Array, NDArray, Array | None]:
+            return trainer.gather(idx[lo:hi], ws)
+
+        return self._run(rows, len(idx), normalizer, epoch, step, scale, update)
+
+    def _run(self, rows: Callable[[int, int, StepWorkspace], tuple[Array, NDArray, Array | None]], n: int,
+             normalizer: float, epoch: int, step: int, scale: float, update: StepUpdate | None) -> float:
         trainer, model = self.trainer, self.trainer.model
-        n, m, workers = Xb.shape[0], self.micro_batches, self.pool.workers
+        m, workers = self.micro_batches, self.pool.workers
         bounds = [j * n // m for j in range(m + 1)]
-        normalizer = float(n) if wb is None else float(wb.sum())
         params, grad, buffers, losses = model.params, trainer.grad, self.buffers, self.losses
 
         def work(t: int) -> None:
@@ -56,15 +81,18 @@ class SyncGradient:
                     out[:] = 0
                     losses[j] = model.add_l2(params, out, scale) if j == 0 and model.l2 > 0 else 0.0
                     continue
+                Xb, yb, wb = rows(lo, hi, ws)
                 losses[j], _ = model.loss_and_grad(
-                    params, Xb[lo:hi], yb[lo:hi], None if wb is None else wb[lo:hi], grad=out,
-                    normalizer=normalizer, rng=trainer.dropout_rng(epoch, step, j), ws=ws, include_l2=j == 0,
-                    grad_scale=scale)
+                    params, Xb, yb, wb, grad=out, normalizer=normalizer, rng=trainer.dropout_rng(epoch, step, j),
+                    ws=ws, include_l2=j == 0, grad_scale=scale)
             if self.barrier is not None:
-                self.barrier.wait()
-            part = grad[self.chunks[t]:self.chunks[t + 1]]
+                self.barrier.wait()  # every slice is done: the parameters may change from here on
+            lo, hi = self.chunks[t], self.chunks[t + 1]
+            part = grad[lo:hi]
             for k in range(m - 1):
-                part += buffers[k, self.chunks[t]:self.chunks[t + 1]]
+                part += buffers[k, lo:hi]
+            if update is not None and np.isfinite(losses).all():  # every worker reads the same losses
+                update.apply(grad, lo, hi, self.scratch[t])
 
         if workers == 1:
             work(0)
