@@ -69,11 +69,12 @@ class Optimizer:
         return self.takes_scaled_gradient and self.clip_norm is None
 
     def step(self, params: Array, grad: Array, lr: float | None = None, epoch: int = 0, *,
-             grad_scaled: bool = False) -> None:
+             grad_scaled: bool = False, scratch: Array | None = None) -> None:
         """Apply one update; ``grad`` may be rescaled in place by clipping.
 
         ``grad_scaled``: ``grad`` already holds lr·g for this step's ``lr`` (only optimisers
         with ``takes_scaled_gradient``, and not with ``clip_norm``, which needs g's own norm).
+        ``scratch``: workspace whose length sets the block (see :meth:`StepUpdate.apply`).
         """
         if params.ndim != 1:  # the update walks one flat array: take contiguous arrays as flat views
             params, grad = _flat_view(params, "params"), _flat_view(grad, "grad")
@@ -82,7 +83,7 @@ class Optimizer:
         self._check_scaled(grad_scaled)
         if self.clip_norm is not None:
             clip_by_global_norm(grad, self.clip_norm)
-        self.begin_step(params, lr, grad_scaled=grad_scaled).apply(grad)
+        self.begin_step(params, lr, grad_scaled=grad_scaled).apply(grad, scratch=scratch)
 
     def begin_step(self, params: Array, lr: float, *, grad_scaled: bool = False) -> StepUpdate:
         """The once-per-step part of :meth:`step` (iteration count, this step's scalars); the
@@ -190,20 +191,22 @@ class StepUpdate:
         self.optimizer, self.params, self.coef, self.grad_scaled = optimizer, params, coef, grad_scaled
 
     def apply(self, grad: Array, lo: int = 0, hi: int | None = None, scratch: Array | None = None) -> None:
-        """Update ``params[lo:hi]`` from ``grad[lo:hi]``, block by block through ``scratch``
-        (at least ``min(BLOCK, hi - lo)`` long; the optimiser's own by default). Calls on
-        disjoint ranges may run at once in several threads, each with its own scratch."""
+        """Update ``params[lo:hi]`` from ``grad[lo:hi]`` in blocks as long as ``scratch`` (the
+        optimiser's own, ``BLOCK`` long, by default). Calls on disjoint ranges may run at once
+        in several threads, each with its own scratch. Threads want long blocks: every NumPy
+        call hands the GIL over, and a hand-over costs more than a short block's arithmetic."""
         opt, params, coef = self.optimizer, self.params, self.coef
         update = opt._update_scaled if self.grad_scaled else opt._update
         scratch = opt._scratch if scratch is None else scratch
-        hi = params.shape[0] if hi is None else hi
-        if lo == 0 and hi == params.shape[0] <= BLOCK:  # small networks: no slicing at all
-            update(params, grad, scratch[:hi], opt._state, coef)
+        n, block = params.shape[0], scratch.shape[0]
+        hi = n if hi is None else hi
+        if lo == 0 and hi == n <= block:  # one block: no slicing at all
+            update(params, grad, scratch[:n], opt._state, coef)
             return
-        for start in range(lo, hi, BLOCK):
-            stop = min(start + BLOCK, hi)
-            block = {name: arr[start:stop] for name, arr in opt._state.items()}
-            update(params[start:stop], grad[start:stop], scratch[: stop - start], block, coef)
+        for start in range(lo, hi, block):
+            stop = min(start + block, hi)
+            state = {name: arr[start:stop] for name, arr in opt._state.items()}
+            update(params[start:stop], grad[start:stop], scratch[: stop - start], state, coef)
 
     def cancel(self) -> None:
         """The step was not applied (its loss diverged): the iteration count goes back."""

@@ -40,6 +40,7 @@ class HogwildEpochs:
         workers = pool.workers
         self.optimizers = [copy.deepcopy(model.optimizer) for _ in range(workers)]
         self.grads = [np.zeros_like(model.params) for _ in range(workers)]
+        self.scratch = [np.empty_like(model.params) for _ in range(workers)]  # one-block updates: see StepUpdate.apply
         self.workspaces = [trainer.ws] + [StepWorkspace() for _ in range(workers - 1)]
         self.update_lock = threading.Lock() if locked else None
         self._count_lock = threading.Lock()
@@ -60,6 +61,7 @@ class HogwildEpochs:
 
         def work(t: int) -> None:
             shard, opt, grad, ws = shards[t], self.optimizers[t], self.grads[t], self.workspaces[t]
+            scratch = self.scratch[t]
             guard = self.update_lock if self.update_lock is not None else nullcontext()
             for local_step, start in enumerate(range(0, len(shard), batch_size)):
                 if self.stop.is_set() or trainer.stop_requested:
@@ -73,7 +75,7 @@ class HogwildEpochs:
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(epoch + 1, local_step + 1, loss)
                 with guard:
-                    opt.step(params, grad, lr, grad_scaled=fold)
+                    opt.step(params, grad, lr, grad_scaled=fold, scratch=scratch)
                 with self._count_lock:
                     staleness[t] += self.updates - seen
                     self.updates += 1

@@ -38,7 +38,9 @@ class SyncGradient:
         # slice 0 is written straight into trainer.grad; the others get one buffer each
         self.buffers = np.zeros((micro_batches - 1, model.params.size), dtype=model.dtype)
         self.workspaces = [trainer.ws] + [StepWorkspace() for _ in range(workers - 1)]
-        self.scratch = [np.empty(min(model.params.size, BLOCK), dtype=model.dtype) for _ in range(workers)]
+        # each worker updates its chunk in one block when there are several workers (see StepUpdate.apply)
+        block = BLOCK if workers == 1 else -(-model.params.size // workers)
+        self.scratch = [np.empty(min(model.params.size, block), dtype=model.dtype) for _ in range(workers)]
         self.losses = np.zeros(micro_batches)
         self.chunks = [i * model.params.size // workers for i in range(workers + 1)]
         self.barrier = threading.Barrier(workers) if workers > 1 else None
