@@ -146,6 +146,7 @@ def _samples_per_s(trainer, plan: ParallelPlan, idx, Xb, yb, wb, budget_s: float
             rows = len(Xb)
         else:
             grads = [np.zeros_like(scratch) for _ in range(plan.workers)]
+            blocks = [np.empty_like(scratch) for _ in range(plan.workers)]  # one-block updates, as HogwildEpochs
             workspaces = [StepWorkspace() for _ in range(plan.workers)]
 
             guard = threading.Lock() if plan.mode == "locked" else nullcontext()
@@ -154,7 +155,7 @@ def _samples_per_s(trainer, plan: ParallelPlan, idx, Xb, yb, wb, budget_s: float
                 rng = trainer.dropout_rng(0, 0, t)
                 model.loss_and_grad(scratch, Xb, yb, wb, grad=grads[t], rng=rng, ws=workspaces[t])
                 with guard:
-                    optimizers[t].step(scratch, grads[t], lr)
+                    optimizers[t].step(scratch, grads[t], lr, scratch=blocks[t])
 
             def run() -> None:
                 pool.run(one_step)
