@@ -7,7 +7,9 @@ time, and thread vs process model search (wall time and peak memory).
 Network: MLP 784-512-256-10, float32, SGD with momentum 0.9, synthetic 10-class data. Every
 row is measured in this one process against the single-worker path (``workers=None``: one
 Python thread, BLAS with every core) measured in the same rounds (``--repeats N``: N rounds
-over all configurations of a batch size, median of the rounds). OPENBLAS_CORETYPE and
+over all configurations of a batch size, median of the rounds). The "ceiling" row is N
+processes that share nothing (own model, own data, cores // N BLAS threads each) training at
+the same time: no N-worker scheme can beat it here. OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE are removed from this process's environment (it re-executes itself) so
 OpenBLAS picks its own kernels.
 """
@@ -67,6 +69,51 @@ def samples_per_s(X, y, batch: int, samples: int, blas_threads: int | None = Non
     return trainer.run().records[-1]["samples_per_s"]
 
 
+# One of N processes that train at the same time, each its own model on its own copy of the
+# data with cores // N BLAS threads: it warms up, says "ready", waits for "go", then trains.
+_INDEPENDENT_CHILD = """
+import sys, warnings
+sys.path.insert(0, {root!r})
+warnings.simplefilter("ignore")
+from threadpoolctl import threadpool_limits
+from benchmarks.threads import build, synthetic
+from loomnet.training import Trainer
+X, y = synthetic({samples}, seed={seed})
+with threadpool_limits({blas}, user_api="blas"):
+    model = build()
+    Trainer(model, X[:4 * {batch}], y[:4 * {batch}], epochs=1, batch_size={batch}, shuffle=False).run()
+    trainer = Trainer(model, X, y, epochs=1, batch_size={batch})
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(trainer.run().records[-1]["samples_per_s"], flush=True)
+"""
+
+
+def independent_processes(batch: int, samples: int, n: int) -> float:
+    """Summed samples/s of ``n`` processes that share nothing, training at the same time.
+
+    The most any ``n``-worker scheme can reach on this machine (no GIL, no shared parameters,
+    no reduction): the ceiling against which the thread modes are read.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    blas = max(1, available_cores() // n)
+    children = [subprocess.Popen([sys.executable, "-c", _INDEPENDENT_CHILD.format(
+                    root=root, samples=samples, seed=i, blas=blas, batch=batch)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for i in range(n)]
+    try:
+        for child in children:
+            if child.stdout.readline().strip() != "ready":
+                raise RuntimeError("an independent-process child failed before training")
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        return sum(float(child.communicate()[0].split()[-1]) for child in children)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+
+
 def configs(worker_counts: list[int]) -> list[tuple[str, dict]]:
     """(label, options) for every row after the single-worker baseline."""
     rows = [("single worker, 1 BLAS thread", {"blas_threads": 1})]
@@ -84,12 +131,15 @@ def throughput_table(X, y, batches, samples_for, worker_counts, repeats: int = 1
     for batch in batches:
         samples = samples_for(batch)
         table = [("single worker (BLAS threads)", {}), *configs(worker_counts)]
-        rates: dict[str, list[float]] = {label: [] for label, _ in table}
+        bounds = [(f"ceiling: {n} independent processes", n) for n in worker_counts if n <= available_cores()]
+        rates: dict[str, list[float]] = {label: [] for label, _ in table + bounds}
         for _ in range(repeats):
             for label, options in table:
                 rates[label].append(samples_per_s(X, y, batch, samples, **options))
+            for label, n in bounds:
+                rates[label].append(independent_processes(batch, samples, n))
         base = float(np.median(rates[table[0][0]]))
-        for label, _ in table:
+        for label in rates:
             rate = float(np.median(rates[label]))
             rows.append({"batch": batch, "config": label, "samples_per_s": rate, "vs": rate / base})
     return rows
@@ -178,9 +228,9 @@ def main() -> None:
     if "table" in sections:
         worker_counts = args.workers or sorted({2, available_cores()})
         results["throughput"] = table = throughput_table(X, y, batches, samples_for, worker_counts, args.repeats)
-        print(f"\n{'batch':>6}  {'configuration':<30}{'samples/s':>12}{'vs single':>11}")
+        print(f"\n{'batch':>6}  {'configuration':<36}{'samples/s':>12}{'vs single':>11}")
         for row in table:
-            print(f"{row['batch']:>6}  {row['config']:<30}{row['samples_per_s']:>12,.0f}{row['vs']:>10.2f}×")
+            print(f"{row['batch']:>6}  {row['config']:<36}{row['samples_per_s']:>12,.0f}{row['vs']:>10.2f}×")
     if "curves" in sections:
         results["curves"] = loss_curves_section(X, y, Xv, yv, n, 2 if args.quick else 5)
     if "search" in sections:
