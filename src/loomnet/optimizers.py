@@ -30,6 +30,10 @@ Array = NDArray[np.floating]
 # (benchmarks/optimizer_blocks.py: 64k-128k best, 16k pays NumPy's per-call overhead); it also
 # keeps the scratch buffer one block long instead of a full copy of the parameters.
 BLOCK = 1 << 16
+# Block for updates run by worker threads (Hogwild, sync chunks): every NumPy call hands the GIL
+# over, and with another thread waiting a hand-over costs more than a cache-sized block's
+# arithmetic; 4 MiB of float32 still bounds the scratch buffer each worker keeps.
+THREAD_BLOCK = 1 << 20
 
 # What the state arrays mean. 1 (loomnet 0.1): SGD's velocity in gradient units (PyTorch's
 # buffer), Adam's m and v as written. 2: SGD's velocity in parameter units, Adam's moments

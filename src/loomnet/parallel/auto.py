@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..network import StepWorkspace
+from ..optimizers import THREAD_BLOCK
 from .cores import available_cores
 
 HOGWILD_MAX_BATCH = 32   # at or below: asynchronous workers
@@ -146,7 +147,7 @@ def _samples_per_s(trainer, plan: ParallelPlan, idx, Xb, yb, wb, budget_s: float
             rows = len(Xb)
         else:
             grads = [np.zeros_like(scratch) for _ in range(plan.workers)]
-            blocks = [np.empty_like(scratch) for _ in range(plan.workers)]  # one-block updates, as HogwildEpochs
+            blocks = [np.empty(min(scratch.size, THREAD_BLOCK), scratch.dtype) for _ in range(plan.workers)]
             workspaces = [StepWorkspace() for _ in range(plan.workers)]
 
             guard = threading.Lock() if plan.mode == "locked" else nullcontext()

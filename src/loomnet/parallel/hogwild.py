@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..network import StepWorkspace
+from ..optimizers import THREAD_BLOCK
 from ..training import TrainingDivergedError
 from .pool import WorkerPool
 
@@ -40,7 +41,8 @@ class HogwildEpochs:
         workers = pool.workers
         self.optimizers = [copy.deepcopy(model.optimizer) for _ in range(workers)]
         self.grads = [np.zeros_like(model.params) for _ in range(workers)]
-        self.scratch = [np.empty_like(model.params) for _ in range(workers)]  # one-block updates: see StepUpdate.apply
+        block = min(model.params.size, THREAD_BLOCK)  # long blocks for threads: see THREAD_BLOCK
+        self.scratch = [np.empty(block, dtype=model.dtype) for _ in range(workers)]
         self.workspaces = [trainer.ws] + [StepWorkspace() for _ in range(workers - 1)]
         self.update_lock = threading.Lock() if locked else None
         self._count_lock = threading.Lock()

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..network import StepWorkspace
-from ..optimizers import BLOCK, StepUpdate
+from ..optimizers import BLOCK, THREAD_BLOCK, StepUpdate
 from .pool import WorkerPool
 
 if TYPE_CHECKING:
@@ -38,8 +38,8 @@ class SyncGradient:
         # slice 0 is written straight into trainer.grad; the others get one buffer each
         self.buffers = np.zeros((micro_batches - 1, model.params.size), dtype=model.dtype)
         self.workspaces = [trainer.ws] + [StepWorkspace() for _ in range(workers - 1)]
-        # each worker updates its chunk in one block when there are several workers (see StepUpdate.apply)
-        block = BLOCK if workers == 1 else -(-model.params.size // workers)
+        # with several workers, each updates its chunk in as few blocks as it can (see THREAD_BLOCK)
+        block = BLOCK if workers == 1 else min(THREAD_BLOCK, -(-model.params.size // workers))
         self.scratch = [np.empty(min(model.params.size, block), dtype=model.dtype) for _ in range(workers)]
         self.losses = np.zeros(micro_batches)
         self.chunks = [i * model.params.size // workers for i in range(workers + 1)]
