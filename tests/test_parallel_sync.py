@@ -63,6 +63,20 @@ def test_workers_taking_whole_steps_give_the_bits_of_gradient_then_update():
     np.testing.assert_array_equal(finals[0], finals[1])
 
 
+def test_a_trainer_subclass_that_changes_the_gradient_keeps_its_override_with_sync_workers():
+    class Counting(Trainer):
+        calls = 0
+
+        def compute_gradient(self, Xb, yb, wb, epoch, step, scale=1.0):
+            Counting.calls += 1
+            return super().compute_gradient(Xb, yb, wb, epoch, step, scale)
+
+    X, y = _data()
+    trainer = Counting(_model(), X, y, epochs=2, batch_size=48, workers=2, micro_batches=2)
+    trainer.run()
+    assert Counting.calls == 2 * 10
+
+
 def test_a_diverging_step_in_the_workers_leaves_the_parameters_and_the_step_count():
     X, y = _data()
     model = _model(dropout=0.0, optimizer="sgd")

@@ -23,6 +23,7 @@ from .preprocessing import train_test_split
 
 if TYPE_CHECKING:
     from .network import Sequential
+    from .optimizers import Optimizer
 
 Array = NDArray[np.floating]
 _SHUFFLE_STREAM, _DROPOUT_STREAM = 0, 1
@@ -316,7 +317,7 @@ class Trainer:
         # outputs multiply) instead of the optimiser (a pass over every parameter).
         fold = opt.folds_learning_rate
         scale = lr if fold else 1.0
-        if self.parallel is not None and self.parallel.steps_in_workers(opt):
+        if self._workers_take_steps(opt):
             update = opt.begin_step(self.model.params, lr, grad_scaled=fold)
             loss = self.parallel.train_step(idx, epoch, step, scale, update)  # applied unless not finite
             if not math.isfinite(loss):
@@ -328,6 +329,13 @@ class Trainer:
             self._diverged(epoch, step, loss)
         opt.step(self.model.params, self.grad, lr, grad_scaled=fold)
         return loss
+
+    def _workers_take_steps(self, opt: Optimizer) -> bool:
+        """Whether sync workers run whole steps, update included. Not for a subclass that changes
+        how a batch gradient is made: the workers would not call its override."""
+        cls = type(self)
+        return (self.parallel is not None and self.parallel.steps_in_workers(opt)
+                and cls.batch_gradient is Trainer.batch_gradient and cls.compute_gradient is Trainer.compute_gradient)
 
     def _diverged(self, epoch: int, step: int, loss: float) -> None:
         if not np.isfinite(self.model.params).all():

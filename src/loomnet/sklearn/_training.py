@@ -56,12 +56,12 @@ class MLPTrainer(Trainer):
             self._order_epoch = epoch
         return self._sample_idx
 
-    def compute_gradient(self, Xb: Array, yb: NDArray, wb: Array | None, epoch: int, step: int,
-                         scale: float = 1.0) -> float:
-        """The core gradient with L2 strength α/Σw_batch, i.e. loss + α/(2·Σw_batch)·ΣW²."""
-        batch_weight = Xb.shape[0] if wb is None else float(wb.sum())
+    def train_step(self, epoch: int, step: int, idx: NDArray[np.int64]) -> float:
+        """The core step with L2 strength α/Σw_batch, i.e. loss + α/(2·Σw_batch)·ΣW²."""
+        weights = self.sample_weight
+        batch_weight = len(idx) if weights is None else float(weights.take(idx).sum())
         self.model.l2 = self.alpha / batch_weight if batch_weight > 0 else 0.0
-        return super().compute_gradient(Xb, yb, wb, epoch, step, scale)
+        return super().train_step(epoch, step, idx)
 
 
 def sklearn_shuffle(order: NDArray[np.int64], random_state: np.random.RandomState) -> NDArray[np.int64]:
