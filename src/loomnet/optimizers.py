@@ -84,10 +84,12 @@ class Optimizer:
             params, grad = _flat_view(params, "params"), _flat_view(grad, "grad")
         if lr is None:
             lr = self.schedule(epoch, self.iterations)
-        self._check_scaled(grad_scaled)
+        if grad_scaled:
+            self._check_scaled(grad_scaled)
         if self.clip_norm is not None:
             clip_by_global_norm(grad, self.clip_norm)
-        self.begin_step(params, lr, grad_scaled=grad_scaled).apply(grad, scratch=scratch)
+        coef = self._next_coefficients(params, lr)
+        _apply(self, params, grad, coef, grad_scaled, 0, params.shape[0], self._scratch if scratch is None else scratch)
 
     def begin_step(self, params: Array, lr: float, *, grad_scaled: bool = False) -> StepUpdate:
         """The once-per-step part of :meth:`step` (iteration count, this step's scalars); the
@@ -96,11 +98,14 @@ class Optimizer:
         Clipping is not part of it: it needs the whole gradient's norm first.
         """
         self._check_scaled(grad_scaled)
+        return StepUpdate(self, params, self._next_coefficients(params, lr), grad_scaled)
+
+    def _next_coefficients(self, params: Array, lr: float) -> tuple[np.floating, ...]:
+        """Count the step and return its scalars in the parameters' dtype (state made on first use)."""
         if self._prepared_for != (params.shape, params.dtype):
             self._prepare(params)
         self.iterations += 1
-        coef = tuple(map(params.dtype.type, self._coefficients(float(lr))))
-        return StepUpdate(self, params, coef, grad_scaled)
+        return tuple(map(params.dtype.type, self._coefficients(float(lr))))
 
     def _check_scaled(self, grad_scaled: bool) -> None:
         if grad_scaled and not self.folds_learning_rate:
@@ -191,6 +196,8 @@ class StepUpdate:
     chunk is still in cache. The update is elementwise, so any split gives the same bits.
     """
 
+    __slots__ = ("optimizer", "params", "coef", "grad_scaled")
+
     def __init__(self, optimizer: Optimizer, params: Array, coef: tuple[np.floating, ...], grad_scaled: bool):
         self.optimizer, self.params, self.coef, self.grad_scaled = optimizer, params, coef, grad_scaled
 
@@ -199,22 +206,27 @@ class StepUpdate:
         optimiser's own, ``BLOCK`` long, by default). Calls on disjoint ranges may run at once
         in several threads, each with its own scratch. Threads want long blocks: every NumPy
         call hands the GIL over, and a hand-over costs more than a short block's arithmetic."""
-        opt, params, coef = self.optimizer, self.params, self.coef
-        update = opt._update_scaled if self.grad_scaled else opt._update
-        scratch = opt._scratch if scratch is None else scratch
-        n, block = params.shape[0], scratch.shape[0]
-        hi = n if hi is None else hi
-        if lo == 0 and hi == n <= block:  # one block: no slicing at all
-            update(params, grad, scratch[:n], opt._state, coef)
-            return
-        for start in range(lo, hi, block):
-            stop = min(start + block, hi)
-            state = {name: arr[start:stop] for name, arr in opt._state.items()}
-            update(params[start:stop], grad[start:stop], scratch[: stop - start], state, coef)
+        opt, params = self.optimizer, self.params
+        _apply(opt, params, grad, self.coef, self.grad_scaled, lo, params.shape[0] if hi is None else hi,
+               opt._scratch if scratch is None else scratch)
 
     def cancel(self) -> None:
         """The step was not applied (its loss diverged): the iteration count goes back."""
         self.optimizer.iterations -= 1
+
+
+def _apply(opt: Optimizer, params: Array, grad: Array, coef: tuple[np.floating, ...], grad_scaled: bool,
+           lo: int, hi: int, scratch: Array) -> None:
+    """The update of ``params[lo:hi]``, in blocks as long as ``scratch``."""
+    update = opt._update_scaled if grad_scaled else opt._update
+    n, block = params.shape[0], scratch.shape[0]
+    if lo == 0 and hi == n <= block:  # one block: no slicing at all
+        update(params, grad, scratch if block == n else scratch[:n], opt._state, coef)
+        return
+    for start in range(lo, hi, block):
+        stop = min(start + block, hi)
+        state = {name: arr[start:stop] for name, arr in opt._state.items()}
+        update(params[start:stop], grad[start:stop], scratch[: stop - start], state, coef)
 
 
 def _flat_view(array: Array, name: str) -> Array:
