@@ -72,7 +72,7 @@ def samples_per_s(X, y, batch: int, samples: int, blas_threads: int | None = Non
 # One of N processes that train at the same time, each its own model on its own copy of the
 # data with cores // N BLAS threads: it warms up, says "ready", waits for "go", then trains.
 _INDEPENDENT_CHILD = """
-import sys, warnings
+import sys, time, warnings
 sys.path.insert(0, {root!r})
 warnings.simplefilter("ignore")
 from threadpoolctl import threadpool_limits
@@ -85,12 +85,16 @@ with threadpool_limits({blas}, user_api="blas"):
     trainer = Trainer(model, X, y, epochs=1, batch_size={batch})
     print("ready", flush=True)
     sys.stdin.readline()
-    print(trainer.run().records[-1]["samples_per_s"], flush=True)
+    start = time.time()
+    trainer.run()
+    print(start, time.time(), flush=True)
 """
 
 
 def independent_processes(batch: int, samples: int, n: int) -> float:
-    """Summed samples/s of ``n`` processes that share nothing, training at the same time.
+    """Samples/s of ``n`` processes that share nothing, training at the same time: all their
+    rows over the wall time from the first start to the last finish (a process that finishes
+    late, running alone for a while, does not inflate it).
 
     The most any ``n``-worker scheme can reach on this machine (no GIL, no shared parameters,
     no reduction): the ceiling against which the thread modes are read.
@@ -99,15 +103,22 @@ def independent_processes(batch: int, samples: int, n: int) -> float:
     blas = max(1, available_cores() // n)
     children = [subprocess.Popen([sys.executable, "-c", _INDEPENDENT_CHILD.format(
                     root=root, samples=samples, seed=i, blas=blas, batch=batch)],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for i in range(n)]
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for i in range(n)]
     try:
         for child in children:
             if child.stdout.readline().strip() != "ready":
-                raise RuntimeError("an independent-process child failed before training")
+                raise RuntimeError(f"an independent-process child failed: {child.communicate()[1][-500:]}")
         for child in children:
             child.stdin.write("go\n")
             child.stdin.flush()
-        return sum(float(child.communicate()[0].split()[-1]) for child in children)
+        spans = []
+        for child in children:
+            out, err = child.communicate()
+            if child.returncode != 0:
+                raise RuntimeError(f"an independent-process child failed: {err[-500:]}")
+            spans.append([float(v) for v in out.split()])
+        return n * samples / (max(end for _, end in spans) - min(start for start, _ in spans))
     finally:
         for child in children:
             if child.poll() is None:

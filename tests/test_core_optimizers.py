@@ -219,6 +219,11 @@ def test_a_cancelled_step_gives_its_iteration_back():
     assert opt.iterations == 2
     update.cancel()
     assert opt.iterations == 1
+    applied = opt.begin_step(p, 0.01)
+    applied.apply(np.ones(5, np.float32), 0, 2)
+    with pytest.raises(RuntimeError, match="cannot be cancelled"):
+        applied.cancel()
+    assert opt.iterations == 2
     with pytest.raises(ValueError, match="needs the unscaled gradient"):
         opt.begin_step(p, 0.01, grad_scaled=True)
 

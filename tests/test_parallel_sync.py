@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_info
 
 import loomnet as ln
 from loomnet.parallel import auto_plan
-from loomnet.parallel.sync import SyncGradient
+from loomnet.parallel.sync import SyncWorkers
 from loomnet.training import Callback, Trainer
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.filterwarnings("ignore:.*workers on.*cores:RuntimeWarning")]
@@ -48,7 +48,50 @@ def test_sync_bits_do_not_depend_on_workers_for_matrices_big_enough_for_threaded
     assert np.array_equal(finals[0], finals[1])
 
 
-def test_workers_taking_whole_steps_give_the_bits_of_gradient_then_update():
+def _sklearn_optimizer(name, *args, **kwargs):
+    pytest.importorskip("sklearn")
+    from loomnet.sklearn import conventions
+
+    return getattr(conventions, name)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("make", [
+    lambda: ln.SGD(0.05),
+    lambda: ln.SGD(0.05, momentum=0.9),  # the backward pass scales by lr: the update takes lr·g
+    lambda: ln.SGD(ln.schedules.StepDecay(0.05, step_size=2, gamma=0.5), momentum=0.9, nesterov=True),
+    lambda: ln.Adam(0.01),
+    lambda: ln.AdamW(0.01, weight_decay=0.1),
+    lambda: ln.RMSprop(0.01),
+    lambda: ln.Adagrad(0.05),
+    lambda: _sklearn_optimizer("SklearnSGD", 0.05, momentum=0.9, nesterov=True),
+    lambda: _sklearn_optimizer("SklearnAdam", 0.01),
+], ids=["sgd", "momentum", "nesterov-schedule", "adam", "adamw", "rmsprop", "adagrad", "sklearn-sgd", "sklearn-adam"])
+def test_workers_taking_whole_steps_give_the_bits_of_gradient_then_update(make, dtype):
+    """The fused step (workers gather their slices and update their chunks) against the
+    Trainer's gradient-then-update on the same workers: sample weights, L2, dropout, and a last
+    batch of 3 rows cut into 8 slices, so that some slices are empty."""
+    X, y = _data(n=103)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    finals = []
+    for workers, fused in ((3, True), (3, False), (1, True)):
+        model = ln.Sequential([ln.Dense(16, "tanh"), ln.Dropout(0.2), ln.Dense(3)], optimizer=make(), l2=1e-3,
+                              dtype=dtype, seed=7)
+        trainer = Trainer(model, X, y, sample_weight=weights, epochs=3, batch_size=20, workers=workers,
+                          micro_batches=8, seed=5)
+        if not fused:
+            trainer._workers_take_steps = lambda opt: False
+        trainer.run()
+        finals.append((model.params.copy(), model.optimizer.state_dict()))
+    (p_fused, s_fused), (p_plain, s_plain), (p_one, _) = finals
+    np.testing.assert_array_equal(p_fused, p_plain)
+    np.testing.assert_array_equal(p_one, p_plain)
+    assert s_fused["iterations"] == s_plain["iterations"] == 3 * 6
+    for name, state in s_plain["arrays"].items():
+        np.testing.assert_array_equal(s_fused["arrays"][name], state)
+
+
+def test_clipping_keeps_gradient_then_update_with_the_same_bits():
     """With clip_norm the workers only compute the gradient and the Trainer updates after; a
     clip_norm no gradient reaches changes nothing else, so both paths must agree bit for bit."""
     X, y = _data()
@@ -57,10 +100,64 @@ def test_workers_taking_whole_steps_give_the_bits_of_gradient_then_update():
         model = _model(optimizer=ln.optimizers.Adam(0.01, clip_norm=clip_norm))
         trainer = Trainer(model, X, y, epochs=3, batch_size=50, workers=2, micro_batches=4, seed=5)
         with trainer.parallel.session():
-            assert trainer.parallel.steps_in_workers(model.optimizer) is (clip_norm is None)
+            assert trainer._workers_take_steps(model.optimizer) is (clip_norm is None)
         trainer.run()
         finals.append(model.params.copy())
     np.testing.assert_array_equal(finals[0], finals[1])
+
+
+def test_a_worker_failing_before_the_update_leaves_the_parameters_and_the_step_count():
+    X, y = _data()
+    model = _model(dropout=0.0)
+    trainer = Trainer(model, X, y, epochs=1, batch_size=48, workers=2, micro_batches=2)
+    real = model.loss_and_grad
+    failing = threading.Event()
+
+    def loss_and_grad(*args, **kwargs):
+        if failing.is_set() and threading.current_thread() is not threading.main_thread():
+            raise MemoryError("a worker ran out of memory")
+        return real(*args, **kwargs)
+
+    model.loss_and_grad = loss_and_grad
+    with trainer.parallel.session():
+        trainer.train_step(0, 0, np.arange(48))
+        before = model.params.copy()
+        failing.set()
+        with pytest.raises(MemoryError, match="a worker ran out of memory"):
+            trainer.train_step(0, 1, np.arange(48, 96))
+    np.testing.assert_array_equal(model.params, before)
+    assert model.optimizer.iterations == 1
+
+
+def test_finite_slice_losses_that_add_up_to_infinity_update_nothing():
+    """The workers apply a step only when the Trainer will not call it diverged: the same sum."""
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    y = np.full((4, 1), 1e154)  # each slice's loss is finite (slice 0's with the L2 term); the sum overflows
+    model = ln.Sequential([ln.Dense(1)], loss="mse", optimizer="adam", learning_rate=1e-9, preprocess=None,
+                          dtype="float64", seed=0, l2=1e302)
+    trainer = Trainer(model, X, y, epochs=1, batch_size=4, shuffle=False, workers=2, micro_batches=4)
+    model.params[:model.layout.n_decay] = 1e3
+    before = model.params.copy()
+    with pytest.raises(ln.TrainingDivergedError):
+        trainer.run()
+    np.testing.assert_array_equal(model.params, before)
+    assert model.optimizer.iterations == 0
+    assert not any(np.any(state) for state in model.optimizer.state_dict()["arrays"].values())
+
+
+@pytest.mark.parametrize("rows_alone", [False, True])
+def test_a_subclass_gather_sees_whole_batches_unless_it_declares_it_works_row_by_row(rows_alone):
+    class Centring(Trainer):
+        gathers_rows_alone = rows_alone
+        lengths = []
+
+        def gather(self, idx, ws=None):
+            Centring.lengths.append(len(idx))
+            return super().gather(idx, ws)
+
+    X, y = _data()
+    Centring(_model(), X, y, epochs=1, batch_size=48, workers=2, micro_batches=4).run()
+    assert set(Centring.lengths) == ({12} if rows_alone else {48})
 
 
 def test_a_trainer_subclass_that_changes_the_gradient_keeps_its_override_with_sync_workers():
@@ -210,7 +307,7 @@ def test_default_path_has_no_parallel_engine():
     X, y = _data()
     trainer = Trainer(_model(), X, y, epochs=1)
     assert trainer.parallel is None
-    assert not isinstance(getattr(trainer, "_sync", None), SyncGradient)
+    assert not isinstance(getattr(trainer, "_sync", None), SyncWorkers)
 
 
 @pytest.mark.slow

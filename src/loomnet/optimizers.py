@@ -98,6 +98,8 @@ class Optimizer:
         Clipping is not part of it: it needs the whole gradient's norm first.
         """
         self._check_scaled(grad_scaled)
+        if params.ndim != 1:
+            params = _flat_view(params, "params")
         return StepUpdate(self, params, self._next_coefficients(params, lr), grad_scaled)
 
     def _next_coefficients(self, params: Array, lr: float) -> tuple[np.floating, ...]:
@@ -196,22 +198,30 @@ class StepUpdate:
     chunk is still in cache. The update is elementwise, so any split gives the same bits.
     """
 
-    __slots__ = ("optimizer", "params", "coef", "grad_scaled")
+    __slots__ = ("optimizer", "params", "coef", "grad_scaled", "applied")
 
     def __init__(self, optimizer: Optimizer, params: Array, coef: tuple[np.floating, ...], grad_scaled: bool):
         self.optimizer, self.params, self.coef, self.grad_scaled = optimizer, params, coef, grad_scaled
+        self.applied = False  # set by the first apply: from then on the step has (partly) happened
 
     def apply(self, grad: Array, lo: int = 0, hi: int | None = None, scratch: Array | None = None) -> None:
-        """Update ``params[lo:hi]`` from ``grad[lo:hi]`` in blocks as long as ``scratch`` (the
-        optimiser's own, ``BLOCK`` long, by default). Calls on disjoint ranges may run at once
-        in several threads, each with its own scratch. Threads want long blocks: every NumPy
-        call hands the GIL over, and a hand-over costs more than a short block's arithmetic."""
+        """Update ``params[lo:hi]`` from ``grad[lo:hi]`` (flat, as the parameters) in blocks as
+        long as ``scratch`` (by default the optimiser's own: ``min(BLOCK, n)``). Calls on disjoint
+        ranges may run at once in several threads, each with its own scratch. Threads want long
+        blocks: every NumPy call hands the GIL over, and a hand-over costs more than a short
+        block's arithmetic."""
+        self.applied = True
         opt, params = self.optimizer, self.params
+        if grad.shape != params.shape:
+            grad = _flat_view(grad, "grad")
         _apply(opt, params, grad, self.coef, self.grad_scaled, lo, params.shape[0] if hi is None else hi,
                opt._scratch if scratch is None else scratch)
 
     def cancel(self) -> None:
-        """The step was not applied (its loss diverged): the iteration count goes back."""
+        """The step was not applied (its loss diverged, a worker failed): the iteration count
+        goes back. Refused once any range has been updated."""
+        if self.applied:
+            raise RuntimeError("this step has been applied (in part): it cannot be cancelled")
         self.optimizer.iterations -= 1
 
 

@@ -158,6 +158,7 @@ class Trainer:
     """
 
     parallel = None  # set by workers=...: the loomnet.parallel engine that runs steps or epochs
+    gathers_rows_alone = False  # a subclass's gather() works row by row, from any thread (see _workers_take_steps)
 
     def __init__(
         self,
@@ -319,7 +320,12 @@ class Trainer:
         scale = lr if fold else 1.0
         if self._workers_take_steps(opt):
             update = opt.begin_step(self.model.params, lr, grad_scaled=fold)
-            loss = self.parallel.train_step(idx, epoch, step, scale, update)  # applied unless not finite
+            try:
+                loss = self.parallel.train_step(idx, epoch, step, scale, update)  # applied unless not finite
+            except BaseException:
+                if not update.applied:  # a worker failed before any update: the step never happened
+                    update.cancel()
+                raise
             if not math.isfinite(loss):
                 update.cancel()
                 self._diverged(epoch, step, loss)
@@ -331,11 +337,18 @@ class Trainer:
         return loss
 
     def _workers_take_steps(self, opt: Optimizer) -> bool:
-        """Whether sync workers run whole steps, update included. Not for a subclass that changes
-        how a batch gradient is made: the workers would not call its override."""
+        return self.parallel is not None and self.parallel.runs_sync_steps and self._whole_steps_allowed(opt)
+
+    def _whole_steps_allowed(self, opt: Optimizer) -> bool:
+        """Whether sync workers may run whole steps, update included, each gathering its own slices.
+        Not with clipping, which needs the whole gradient's norm before any update. Not for a
+        subclass that changes how a batch is gathered or its gradient made: the workers would not
+        call those overrides on the whole batch (set ``gathers_rows_alone`` on a subclass whose
+        ``gather`` treats each row on its own and is thread-safe)."""
         cls = type(self)
-        return (self.parallel is not None and self.parallel.steps_in_workers(opt)
-                and cls.batch_gradient is Trainer.batch_gradient and cls.compute_gradient is Trainer.compute_gradient)
+        return (opt.clip_norm is None
+                and cls.batch_gradient is Trainer.batch_gradient and cls.compute_gradient is Trainer.compute_gradient
+                and (cls.gather is Trainer.gather or cls.gathers_rows_alone))
 
     def _diverged(self, epoch: int, step: int, loss: float) -> None:
         if not np.isfinite(self.model.params).all():

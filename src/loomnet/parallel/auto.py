@@ -125,7 +125,7 @@ def _samples_per_s(trainer, plan: ParallelPlan, idx, Xb, yb, wb, budget_s: float
     """
     from .cores import blas_limits
     from .pool import WorkerPool
-    from .sync import SyncGradient
+    from .sync import SyncWorkers
 
     model = trainer.model
     scratch = model.params.copy()
@@ -133,12 +133,12 @@ def _samples_per_s(trainer, plan: ParallelPlan, idx, Xb, yb, wb, budget_s: float
     lr = model.optimizer.schedule(0, 0)
     with blas_limits(plan.blas_threads), WorkerPool(plan.workers) as pool:
         if plan.mode == "sync":
-            sync = SyncGradient(trainer, plan.micro_batches, pool)
+            sync = SyncWorkers(trainer, plan.micro_batches, pool)
             opt = optimizers[0]
             fold = opt.folds_learning_rate
 
             def run() -> None:
-                if opt.clip_norm is None:  # as Trainer.train_step: the workers take whole steps
+                if trainer._whole_steps_allowed(opt):  # the path Trainer.train_step will take
                     sync.train_step(idx, 0, 0, lr if fold else 1.0, opt.begin_step(scratch, lr, grad_scaled=fold))
                 else:
                     sync.compute_gradient(Xb, yb, wb, 0, 0)

@@ -1,7 +1,7 @@
 """Wires thread-parallel training into a Trainer: validates the options, owns the threads.
 
-The Trainer asks its ``parallel`` attribute for each batch gradient (sync) or each epoch
-(Hogwild). ``session()`` brackets ``Trainer.run``: it starts the workers, limits BLAS
+The Trainer asks its ``parallel`` attribute for each training step or batch gradient (sync)
+or each epoch (Hogwild). ``session()`` brackets ``Trainer.run``: it starts the workers, limits BLAS
 threads, defers Ctrl-C to the next step boundary, and joins every thread on the way out.
 """
 
@@ -18,12 +18,12 @@ from .cores import available_cores, blas_limits, blas_threads_per_worker
 from .hogwild import HogwildEpochs
 from .interrupt import deferred_interrupt
 from .pool import WorkerPool
-from .sync import SyncGradient
+from .sync import SyncWorkers
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from ..optimizers import Optimizer, StepUpdate
+    from ..optimizers import StepUpdate
     from ..training import Trainer
 
 MODES = ("sync", "hogwild", "locked")
@@ -64,7 +64,7 @@ class ParallelTraining:
     def __init__(self, trainer: Trainer, plan: ParallelPlan):
         self.trainer, self.plan = trainer, plan
         self.runs_epochs = plan.mode != "sync"
-        self._sync: SyncGradient | None = None
+        self._sync: SyncWorkers | None = None
         self._hogwild: HogwildEpochs | None = None
 
     @property
@@ -75,10 +75,10 @@ class ParallelTraining:
     def compute_gradient(self, Xb, yb, wb, epoch: int, step: int, scale: float = 1.0) -> float:  # noqa: ANN001
         return self._sync.compute_gradient(Xb, yb, wb, epoch, step, scale)
 
-    def steps_in_workers(self, optimizer: Optimizer) -> bool:
-        """Whether the sync workers take whole steps (gradient and update): not when clipping,
-        which needs the whole gradient's norm before any update."""
-        return self._sync is not None and optimizer.clip_norm is None
+    @property
+    def runs_sync_steps(self) -> bool:
+        """True while a session of synchronous workers is open (they can take whole steps)."""
+        return self._sync is not None
 
     def train_step(self, idx: NDArray[np.int64], epoch: int, step: int, scale: float, update: StepUpdate) -> float:
         return self._sync.train_step(idx, epoch, step, scale, update)
@@ -100,7 +100,7 @@ class ParallelTraining:
             stack.enter_context(blas_limits(plan.blas_threads))
             pool = stack.enter_context(WorkerPool(plan.workers))
             if plan.mode == "sync":
-                self._sync = SyncGradient(trainer, plan.micro_batches, pool)
+                self._sync = SyncWorkers(trainer, plan.micro_batches, pool)
             else:
                 self._hogwild = HogwildEpochs(trainer, pool, locked=plan.mode == "locked")
                 stack.callback(self._hogwild.finish)

@@ -53,6 +53,8 @@ class _RowsTrainer(Trainer):
     """A Trainer over a subset of the rows of a shared matrix, chosen by index (no copy),
     standardising each gathered batch with a scaler fitted on those rows."""
 
+    gathers_rows_alone = True  # the standardisation is per row, into the caller's buffers
+
     def __init__(self, model: Sequential, X: NDArray, y: NDArray, rows: NDArray[np.int64],
                  scaler: StandardScaler, **kwargs: Any):
         super().__init__(model, X, y, **kwargs)

@@ -11,6 +11,7 @@ any number of workers.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
 Array = NDArray[np.floating]
 
 
-class SyncGradient:
-    """Batch gradients (and whole steps) for a Trainer, on ``pool.workers`` threads over fixed micro-batches."""
+class SyncWorkers:
+    """Batch gradients, or whole training steps, for a Trainer on ``pool.workers`` threads over
+    a fixed number of micro-batches."""
 
     def __init__(self, trainer: Trainer, micro_batches: int, pool: WorkerPool):
         model = trainer.model
@@ -37,7 +39,8 @@ class SyncGradient:
         workers = pool.workers
         # slice 0 is written straight into trainer.grad; the others get one buffer each
         self.buffers = np.zeros((micro_batches - 1, model.params.size), dtype=model.dtype)
-        self.workspaces = [trainer.ws] + [StepWorkspace() for _ in range(workers - 1)]
+        # one workspace per slice, not per worker: uneven slices keep their buffers between steps
+        self.workspaces = [trainer.ws] + [StepWorkspace() for _ in range(micro_batches - 1)]
         # with several workers, each updates its chunk in as few blocks as it can (see THREAD_BLOCK)
         block = BLOCK if workers == 1 else min(THREAD_BLOCK, -(-model.params.size // workers))
         self.scratch = [np.empty(min(model.params.size, block), dtype=model.dtype) for _ in range(workers)]
@@ -56,8 +59,9 @@ class SyncGradient:
         return self._run(rows, Xb.shape[0], normalizer, epoch, step, scale, None)
 
     def train_step(self, idx: NDArray[np.int64], epoch: int, step: int, scale: float, update: StepUpdate) -> float:
-        """One whole step on the trainer's rows ``idx``: each worker gathers its own slices, and
-        ``update`` is applied chunk by chunk by the workers unless the loss is not finite."""
+        """One whole step on the trainer's rows ``idx``: each slice is gathered by its worker
+        (``Trainer.gather`` on part of a batch, from that thread), and ``update`` is applied
+        chunk by chunk by the workers unless the loss is not finite."""
         trainer = self.trainer
         weights = trainer.sample_weight
         normalizer = float(len(idx)) if weights is None else float(weights.take(idx).sum())
@@ -75,7 +79,6 @@ class SyncGradient:
         params, grad, buffers, losses = model.params, trainer.grad, self.buffers, self.losses
 
         def work(t: int) -> None:
-            ws = self.workspaces[t]
             for j in range(t, m, workers):
                 lo, hi = bounds[j], bounds[j + 1]
                 out = grad if j == 0 else buffers[j - 1]
@@ -83,6 +86,7 @@ class SyncGradient:
                     out[:] = 0
                     losses[j] = model.add_l2(params, out, scale) if j == 0 and model.l2 > 0 else 0.0
                     continue
+                ws = self.workspaces[j]
                 Xb, yb, wb = rows(lo, hi, ws)
                 losses[j], _ = model.loss_and_grad(
                     params, Xb, yb, wb, grad=out, normalizer=normalizer, rng=trainer.dropout_rng(epoch, step, j),
@@ -93,14 +97,20 @@ class SyncGradient:
             part = grad[lo:hi]
             for k in range(m - 1):
                 part += buffers[k, lo:hi]
-            if update is not None and np.isfinite(losses).all():  # every worker reads the same losses
+            # the Trainer's own test, on the same sum: a step it calls diverged is never applied
+            if update is not None and math.isfinite(_total(losses)):
                 update.apply(grad, lo, hi, self.scratch[t])
 
         if workers == 1:
             work(0)
         else:
             self.pool.run(work, on_error=self.barrier.abort)
-        loss = 0.0
-        for value in losses:
-            loss += float(value)
-        return loss
+        return _total(losses)
+
+
+def _total(losses: NDArray[np.float64]) -> float:
+    """The batch loss: the slices' losses added left to right, as Python floats."""
+    total = 0.0
+    for value in losses:
+        total += float(value)
+    return total

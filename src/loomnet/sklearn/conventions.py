@@ -6,13 +6,13 @@ Trainer unchanged:
 
 - squared loss is ½·mean(err²) with the gradient ``out - y`` (the core's mse is mean(err²));
 - multi-label log loss sums over labels (the core's binary cross-entropy averages them);
-- SGD momentum keeps the *velocity in parameter units*, ``v ← μv - lr·g; p ← p + v``
-  (the core keeps ``v ← μv + g; p ← p - lr·v``; the two differ once the learning rate changes);
+- SGD momentum is scikit-learn's ``v ← μv - lr·g; p ← p + v``, with Nesterov's look-ahead
+  written as scikit-learn writes it (the core's SGD keeps v with the opposite sign);
 - Adam folds the bias corrections into the step size, ``lr_t = lr·√(1-β₂ᵗ)/(1-β₁ᵗ)``,
   ``p ← p - lr_t·m/(√v + ε)`` (the core adds ε to the bias-corrected √v̂);
 - weights start as scikit-learn's Glorot-uniform draws from a ``RandomState``, biases too.
 
-The L2 term α/(2·n_batch)·ΣW² is applied by the trainer (see ``estimators._MLPTrainer``).
+The L2 term α/(2·n_batch)·ΣW² is applied by the trainer (see ``_training.MLPTrainer``).
 """
 
 from __future__ import annotations
