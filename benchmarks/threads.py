@@ -9,7 +9,9 @@ row is measured in this one process against the single-worker path (``workers=No
 Python thread, BLAS with every core) measured in the same rounds (``--repeats N``: N rounds
 over all configurations of a batch size, median of the rounds). The "ceiling" row is N
 processes that share nothing (own model, own data, cores // N BLAS threads each) training at
-the same time: no N-worker scheme can beat it here. OPENBLAS_CORETYPE and
+the same time: no N-worker scheme can beat it here. The "sync bound" row is N threads that
+only compute the gradients of their share of each batch: a synchronous step also has to add
+them up and update, so sync ×N cannot beat it. OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE are removed from this process's environment (it re-executes itself) so
 OpenBLAS picks its own kernels.
 """
@@ -125,6 +127,37 @@ def independent_processes(batch: int, samples: int, n: int) -> float:
                 child.kill()
 
 
+def gradient_threads(X, y, batch: int, samples: int, n: int) -> float:
+    """Samples/s of ``n`` threads that only compute the gradients of their ``batch // n`` rows of
+    every batch (own buffers; no reduction, no update, no barrier; cores // n BLAS threads each):
+    what a synchronous step with ``n`` workers cannot beat."""
+    import threading
+
+    from loomnet.network import StepWorkspace
+
+    model = build()
+    trainer = Trainer(model, X[:samples], y[:samples], batch_size=batch)  # prepares the data, builds the model
+    rows, steps = batch // n, min(samples, len(X)) // batch
+    order = trainer.epoch_order(0)
+
+    def work(t: int, count: int) -> None:
+        ws, grad = StepWorkspace(), np.zeros_like(model.params)
+        for step in range(count):
+            idx = order[step * batch + t * rows:step * batch + (t + 1) * rows]
+            Xb, yb, wb = trainer.gather(idx, ws)
+            model.loss_and_grad(model.params, Xb, yb, wb, grad=grad, ws=ws, normalizer=float(batch))
+
+    with threadpool_limits(max(1, available_cores() // n), user_api="blas"):
+        work(0, 2)  # warm-up
+        threads = [threading.Thread(target=work, args=(t, steps)) for t in range(n)]
+        t0 = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return n * rows * steps / (time.perf_counter() - t0)
+
+
 def configs(worker_counts: list[int]) -> list[tuple[str, dict]]:
     """(label, options) for every row after the single-worker baseline."""
     rows = [("single worker, 1 BLAS thread", {"blas_threads": 1})]
@@ -143,12 +176,15 @@ def throughput_table(X, y, batches, samples_for, worker_counts, repeats: int = 1
         samples = samples_for(batch)
         table = [("single worker (BLAS threads)", {}), *configs(worker_counts)]
         bounds = [(f"ceiling: {n} independent processes", n) for n in worker_counts if n <= available_cores()]
-        rates: dict[str, list[float]] = {label: [] for label, _ in table + bounds}
+        sync_bounds = [(f"sync ×{n} bound: gradients only", n) for n in worker_counts if batch >= n]
+        rates: dict[str, list[float]] = {label: [] for label, _ in table + bounds + sync_bounds}
         for _ in range(repeats):
             for label, options in table:
                 rates[label].append(samples_per_s(X, y, batch, samples, **options))
             for label, n in bounds:
                 rates[label].append(independent_processes(batch, samples, n))
+            for label, n in sync_bounds:
+                rates[label].append(gradient_threads(X, y, batch, samples, n))
         base = float(np.median(rates[table[0][0]]))
         for label in rates:
             rate = float(np.median(rates[label]))
