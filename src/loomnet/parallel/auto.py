@@ -144,27 +144,39 @@ def _samples_per_s(trainer, plan: ParallelPlan, idx, Xb, yb, wb, budget_s: float
                     sync.compute_gradient(Xb, yb, wb, 0, 0)
                     opt.step(scratch, trainer.grad, lr)
 
-            rows = len(Xb)
-        else:
-            grads = [np.zeros_like(scratch) for _ in range(plan.workers)]
-            blocks = [np.empty(min(scratch.size, THREAD_BLOCK), scratch.dtype) for _ in range(plan.workers)]
-            workspaces = [StepWorkspace() for _ in range(plan.workers)]
+            run()  # warm-up: buffers, views, caches
+            steps, t0 = 0, time.perf_counter()
+            while steps < MIN_STEPS or time.perf_counter() - t0 < budget_s:
+                run()
+                steps += 1
+            return len(Xb) * steps / (time.perf_counter() - t0)
 
-            guard = threading.Lock() if plan.mode == "locked" else nullcontext()
+        # Asynchronous workers run free, as in training: stepping them in lockstep would hide
+        # how their phases drift apart (one updating while the other multiplies matrices).
+        grads = [np.zeros_like(scratch) for _ in range(plan.workers)]
+        blocks = [np.empty(min(scratch.size, THREAD_BLOCK), scratch.dtype) for _ in range(plan.workers)]
+        workspaces = [StepWorkspace() for _ in range(plan.workers)]
+        guard = threading.Lock() if plan.mode == "locked" else nullcontext()
+        fold = model.optimizer.folds_learning_rate  # as HogwildEpochs
+        counts = [0] * plan.workers
+        deadline = [0.0]
 
-            def one_step(t: int) -> None:
-                rng = trainer.dropout_rng(0, 0, t)
-                model.loss_and_grad(scratch, Xb, yb, wb, grad=grads[t], rng=rng, ws=workspaces[t])
-                with guard:
-                    optimizers[t].step(scratch, grads[t], lr, scratch=blocks[t])
+        def one_step(t: int) -> None:
+            rng = trainer.dropout_rng(0, 0, t)
+            model.loss_and_grad(scratch, Xb, yb, wb, grad=grads[t], rng=rng, ws=workspaces[t],
+                                grad_scale=lr if fold else 1.0)
+            with guard:
+                optimizers[t].step(scratch, grads[t], lr, grad_scaled=fold, scratch=blocks[t])
 
-            def run() -> None:
-                pool.run(one_step)
+        def free_run(t: int) -> None:
+            count = 0
+            while count < MIN_STEPS or time.perf_counter() < deadline[0]:
+                one_step(t)
+                count += 1
+            counts[t] = count
 
-            rows = plan.workers * len(Xb)
-        run()  # warm-up: buffers, views, caches
-        steps, t0 = 0, time.perf_counter()
-        while steps < MIN_STEPS or time.perf_counter() - t0 < budget_s:
-            run()
-            steps += 1
-        return rows * steps / (time.perf_counter() - t0)
+        pool.run(one_step)  # warm-up
+        t0 = time.perf_counter()
+        deadline[0] = t0 + budget_s
+        pool.run(free_run)
+        return len(Xb) * sum(counts) / (time.perf_counter() - t0)
