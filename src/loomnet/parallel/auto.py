@@ -2,9 +2,10 @@
 
 What the measurements on 2 cores showed (see the README): with small batches the matrix
 products are too small for BLAS threads to pay off and a synchronous split only adds
-hand-offs, so independent Hogwild workers win (1.9× at batch 32). From batch 64 up, each
-core can take a slice of the batch big enough to keep its BLAS busy, and the synchronous
-split keeps the single-worker result; too small a slice and BLAS threads alone are faster.
+hand-offs, so independent Hogwild workers win (1.2-1.5x the single worker at batch 32, about
+what two processes sharing nothing reach). From batch 64 up, each core can take a slice of the
+batch big enough to keep its BLAS busy, and the synchronous split keeps the single-worker
+result; too small a slice and BLAS threads alone are faster.
 That is :func:`auto_plan`, from the shapes alone. But which wins depends on the machine and
 its load (on a loaded machine, multi-threaded BLAS collapses), so ``workers="auto"`` times a
 few gradient steps of each candidate with :func:`measure_plans` and keeps the fastest.
