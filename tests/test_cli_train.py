@@ -97,6 +97,12 @@ def test_parquet_data_when_pyarrow_is_installed(tmp_path):
     assert predicted.returncode == 0 and len(predicted.stdout.splitlines()) == 61
 
 
+def test_locked_mode_is_offered_by_the_command(tmp_path):
+    result = run_cli("train", "builtin:xor", "--epochs", "2", "--workers", "2", "--mode", "locked", "--no-plot",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
 def test_workers_and_mode_reach_the_trainer_or_warn(tmp_path):
     import inspect
 

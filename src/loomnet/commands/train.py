@@ -49,7 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_batch_size, default=64, help="samples per step, or 'full'")
     p.add_argument("--workers", type=_workers, help="threads computing each step: a number or 'auto' "
                    "(default: the plain single-thread loop)")
-    p.add_argument("--mode", choices=["sync", "hogwild"], help="how worker threads combine gradients")
+    p.add_argument("--mode", choices=["sync", "hogwild", "locked"],
+                   help="how worker threads combine gradients: sync (same bits for any --workers), hogwild "
+                        "(asynchronous, lock-free) or locked (asynchronous, updates one at a time)")
     p.add_argument("--distributed", choices=sorted(DISTRIBUTED_BACKENDS), help="train across processes")
     p.add_argument("--deterministic", action="store_true", help="with --distributed: add per-shard gradients in a "
                    "fixed order (bit-identical for any number of ranks)")
