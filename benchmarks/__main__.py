@@ -78,11 +78,12 @@ def _progress(message: str) -> None:
     print(f"  ... {message}", file=sys.stderr, flush=True)
 
 
-def bench_training(args) -> dict[int, dict[str, float]]:
+def bench_training(args) -> tuple[dict[int, dict[str, float]], dict[int, dict[str, list[float]]]]:
+    """samples/s per batch size and contender (their summary), and every epoch's time."""
     n_features, hidden, n_classes = MLP
     X, y = synthetic_classification(args.samples, n_features, n_classes)
     kinds = contenders(include_torch=not args.no_torch)
-    results = {}
+    results, all_times = {}, {}
     with _Threads(args.threads):
         for batch in args.batches:
             runners = [kind(n_features, hidden, n_classes) for kind in kinds]
@@ -96,17 +97,29 @@ def bench_training(args) -> dict[int, dict[str, float]]:
                     _progress(f"batch {batch}, {runner.name}, epoch {repeat + 1}: "
                               f"{args.samples / times[runner.name][-1]:,.0f} samples/s")
             results[batch] = {name: args.samples / args.summary(t) for name, t in times.items()}
-    return results
+            all_times[batch] = times
+    return results, all_times
 
 
-def training_rows(results: dict[int, dict[str, float]], peak: float) -> list[list]:
+def speedup(times: dict[str, list[float]], name: str, other: str, statistic: str) -> float:
+    """How many times faster ``name`` ran than ``other``. Median: the median over the rounds of
+    each round's ratio (a round runs every contender once, so a slow moment of the shared
+    machine mostly hits both sides of a ratio); best: the ratio of the two fastest runs."""
+    if statistic == "best":
+        return min(times[other]) / min(times[name])
+    return median([t_other / t_name for t_name, t_other in zip(times[name], times[other], strict=True)])
+
+
+def training_rows(results: dict[int, dict[str, float]], times: dict[int, dict[str, list[float]]], peak: float,
+                  statistic: str) -> list[list]:
     flops = training_flops_per_sample(weight_counts(*MLP))
     rows = []
     for batch, rate in results.items():
         for name, sps in rate.items():
             gflops = sps * flops / 1e9
             rows.append([batch, name, sps, gflops, gflops / peak,
-                         sps / rate["pytorch"] if "pytorch" in rate else None, sps / rate["scikit-learn"]])
+                         speedup(times[batch], name, "pytorch", statistic) if "pytorch" in rate else None,
+                         speedup(times[batch], name, "scikit-learn", statistic)])
     return rows
 
 
@@ -126,8 +139,9 @@ def bench_small(args) -> tuple[list[list], dict]:
                 _progress(f"small network, {runner.name}, epoch {repeat + 1}: "
                           f"{times[runner.name][-1] / args.small_steps * 1e6:.1f} µs/step")
     us = {name: args.summary(t) / args.small_steps * 1e6 for name, t in times.items()}
-    rows = [[name, step_us, us[name] / us["loomnet"] if name != "loomnet" else 1.0] for name, step_us in us.items()]
-    return rows, us
+    slower = {name: speedup(times, "loomnet", name, args.statistic) for name in times}
+    rows = [[name, step_us, slower[name]] for name, step_us in us.items()]
+    return rows, us, slower
 
 
 def bench_inference(args) -> tuple[list[list], dict]:
@@ -148,7 +162,8 @@ def bench_inference(args) -> tuple[list[list], dict]:
                 times[runner.name].append(time.perf_counter() - t0)
                 _progress(f"inference, {runner.name}: {args.inference_rows / times[runner.name][-1]:,.0f} rows/s")
     rate = {name: args.inference_rows / args.summary(t) for name, t in times.items()}
-    rows = [[name, r, r * flops / 1e9, r / rate["pytorch"] if "pytorch" in rate else None] for name, r in rate.items()]
+    rows = [[name, r, r * flops / 1e9, speedup(times, name, "pytorch", args.statistic) if "pytorch" in rate else None]
+            for name, r in rate.items()]
     return rows, rate
 
 
@@ -174,10 +189,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and one repeat: a smoke run")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for the MLP runs")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per contender (default 3)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds, every contender once per round "
+                        "(default 5)")
     parser.add_argument("--statistic", choices=["median", "best"], default="median",
-                        help="summarise the repeats by their median (default) or by the fastest one, "
-                             "the better estimate on a machine shared with other work")
+                        help="median (default): speeds are medians over the rounds and every ratio is the median "
+                             "of the rounds' own ratios; best: the fastest round of each, and their ratio")
     parser.add_argument("--only", nargs="+", choices=["training", "small", "inference", "memory"],
                         help="run only these sections")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
@@ -187,7 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-gb", type=float, help="dataset size for the memory run (default 2; quick 0.2)")
     args = parser.parse_args(argv)
     quick = args.quick
-    args.repeats = args.repeats or (1 if quick else 3)
+    args.repeats = args.repeats or (1 if quick else 5)
     args.summary = median if args.statistic == "median" else min  # of times: the fastest repeat is the min
     args.samples = args.samples or (8192 if quick else 60000)
     args.batches = (128, 512)
@@ -213,31 +229,31 @@ def main(argv: list[str] | None = None) -> dict:
     peak = sgemm_peak_gflops(args.threads)
     ratios: dict[str, float | None] = {}
     if "training" in sections:
-        rates = bench_training(args)
+        rates, epoch_times = bench_training(args)
         peak = max(peak, sgemm_peak_gflops(args.threads))  # measured before and after: the better of the two
     report["sgemm_peak_gflops"] = peak
     print(f"\nMeasured sgemm peak (NumPy BLAS, 2048³ float32, {args.threads} threads, best of runs before and "
           f"after training): {peak:.1f} GFLOP/s")
     if "training" in sections:
-        rows = training_rows(rates, peak)
+        rows = training_rows(rates, epoch_times, peak, args.statistic)
         report["training"] = {str(b): r for b, r in rates.items()}
+        report["training_epoch_seconds"] = {str(b): t for b, t in epoch_times.items()}
         print(f"\n## Training: MLP 784-512-256-10, ReLU, softmax cross-entropy, momentum SGD, one epoch of "
               f"{args.samples:,} samples, float32, {args.threads} threads")
         print(format_table(["batch", "library", "samples/s", "GFLOP/s", "of peak", "× PyTorch", "× sklearn"], rows))
         for b in args.batches:
-            loom = rates[b]["loomnet"]
             if "pytorch" in rates[b]:
-                ratios[f"vs PyTorch, batch {b}"] = loom / rates[b]["pytorch"]
-            ratios[f"vs scikit-learn, batch {b}"] = loom / rates[b]["scikit-learn"]
+                ratios[f"vs PyTorch, batch {b}"] = speedup(epoch_times[b], "loomnet", "pytorch", args.statistic)
+            ratios[f"vs scikit-learn, batch {b}"] = speedup(epoch_times[b], "loomnet", "scikit-learn", args.statistic)
         flops = training_flops_per_sample(weight_counts(*MLP))
         ratios["fraction of sgemm peak, batch 512"] = rates[512]["loomnet"] * flops / 1e9 / peak
     if "small" in sections:
-        rows, us = bench_small(args)
+        rows, us, slower = bench_small(args)
         report["small_us_per_step"] = us
         print(f"\n## Small network: 64-32-10, batch 32, one thread, {args.small_steps:,} steps per epoch")
         print(format_table(["library", "µs/step", "× slower than loomnet"], rows))
         if "pytorch" in us:
-            ratios["vs PyTorch, small network"] = us["pytorch"] / us["loomnet"]
+            ratios["vs PyTorch, small network"] = slower["pytorch"]
     if "inference" in sections:
         rows, rate = bench_inference(args)
         report["inference_rows_per_s"] = rate

@@ -349,3 +349,22 @@ def test_an_optimizer_pickled_by_0_1_is_upgraded_when_unpickled():
     np.testing.assert_allclose(revived.state_dict()["arrays"]["m"], state["m"], rtol=1e-12)
     np.testing.assert_allclose(revived.state_dict()["arrays"]["v"], state["v"], rtol=1e-12)
     revived.step(np.zeros(4), np.ones(4))  # usable
+
+
+@pytest.mark.parametrize("make, grad_scaled, blocks", [
+    (lambda: SGD(0.1, momentum=0.9), True, 1), (lambda: SGD(0.1), True, 1),
+    (lambda: SGD(0.1, momentum=0.9), False, 4), (lambda: SGD(0.1, momentum=0.9, nesterov=True), True, 4),
+    (lambda: Adam(0.01), False, 4)], ids=["momentum-lr-g", "plain-lr-g", "momentum-g", "nesterov-lr-g", "adam"])
+def test_only_updates_that_need_a_temporary_walk_the_arrays_in_blocks(monkeypatch, make, grad_scaled, blocks):
+    """Blocks keep a temporary's block in cache between passes; without a temporary (momentum
+    SGD given lr·g, the training loop's case) each block would only add Python overhead."""
+    import loomnet.optimizers as optimizers
+
+    monkeypatch.setattr(optimizers, "BLOCK", 1000)
+    n = 3 * 1000 + 17
+    opt, sizes = make(), []
+    name = "_update_scaled" if grad_scaled else "_update"
+    original = getattr(opt, name)
+    monkeypatch.setattr(opt, name, lambda params, *rest: (sizes.append(params.size), original(params, *rest)))
+    opt.step(np.zeros(n, np.float32), np.ones(n, np.float32), 0.1, grad_scaled=grad_scaled)
+    assert len(sizes) == blocks and sum(sizes) == n, sizes

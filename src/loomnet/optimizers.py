@@ -6,9 +6,12 @@ that SGD keeps its velocity in parameter units (classic momentum, as Keras and s
 write it): then an update is linear in lr·g, and the training loop can hand it a gradient the
 backward pass already scaled by the learning rate (``grad_scaled``), saving a pass.
 
-The update runs over the flat arrays block by block (``BLOCK`` elements), so each block stays in
-cache across the update's several NumPy passes and the scratch buffer is one block long.
-Elementwise math, so the result is bit for bit the same as one pass over everything.
+An update that needs a temporary (Adam, or SGD given g rather than lr·g) runs over the flat
+arrays block by block (``BLOCK`` elements), so each block stays in cache across its several
+NumPy passes and the scratch buffer is one block long. An update without one (momentum SGD
+given lr·g, the training loop's usual case) makes each pass over the whole range at once: every
+block costs a few microseconds of Python and slicing, more than blocking saves on three passes.
+Elementwise math either way, so the result is bit for bit the same.
 """
 
 from __future__ import annotations
@@ -140,6 +143,10 @@ class Optimizer:
         """``_update`` for a block of lr·g (optimisers with ``takes_scaled_gradient``)."""
         raise NotImplementedError
 
+    def _uses_scratch(self, grad_scaled: bool) -> bool:
+        """Whether this update writes a temporary: if not, it runs in one block whatever its length."""
+        return True
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume exactly: iteration count, state arrays, schedule state."""
         return {
@@ -227,11 +234,13 @@ class StepUpdate:
 
 def _apply(opt: Optimizer, params: Array, grad: Array, coef: tuple[np.floating, ...], grad_scaled: bool,
            lo: int, hi: int, scratch: Array) -> None:
-    """The update of ``params[lo:hi]``, in blocks as long as ``scratch``."""
+    """The update of ``params[lo:hi]``, in blocks as long as ``scratch`` (one block when the
+    update writes no temporary)."""
     update = opt._update_scaled if grad_scaled else opt._update
-    n, block = params.shape[0], scratch.shape[0]
+    n = params.shape[0]
+    block = scratch.shape[0] if opt._uses_scratch(grad_scaled) else max(hi - lo, 1)
     if lo == 0 and hi == n <= block:  # one block: no slicing at all
-        update(params, grad, scratch if block == n else scratch[:n], opt._state, coef)
+        update(params, grad, scratch if scratch.shape[0] == n else scratch[:n], opt._state, coef)
         return
     for start in range(lo, hi, block):
         stop = min(start + block, hi)
@@ -292,6 +301,9 @@ class SGD(Optimizer):
 
     def _update(self, params, grad, scratch, state, coef):
         self._update_scaled(params, np.multiply(grad, coef[0], out=scratch), scratch, state, coef)
+
+    def _uses_scratch(self, grad_scaled):
+        return self.nesterov or not grad_scaled
 
     def _update_scaled(self, params, grad, scratch, state, coef):
         # ``grad`` holds lr·g here; it may be ``scratch`` itself (from _update), so it is read
