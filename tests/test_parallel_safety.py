@@ -68,6 +68,16 @@ def test_pool_stops_the_other_workers_when_one_fails():
     assert sorted(finished) == [0, 2]
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler for the test. A process started in the background of a
+    script (``cmd &``) inherits SIGINT ignored, and then the signal these tests send would not
+    arrive at all: they would test the shell, not loomnet."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class _Interrupt(Callback):
     """Sends SIGINT to the process from another thread after a few steps; records when."""
 
@@ -82,7 +92,7 @@ class _Interrupt(Callback):
 
 
 @pytest.mark.parametrize("mode, options", MODES)
-def test_keyboard_interrupt_stops_training_within_a_second_with_consistent_params(mode, options):
+def test_keyboard_interrupt_stops_training_within_a_second_with_consistent_params(mode, options, ctrl_c_raises):
     X, y = _data()
     model = ln.Sequential([ln.Dense(32, "relu"), ln.Dense(2)], optimizer="sgd", seed=0)
     before = set(threading.enumerate())

@@ -213,10 +213,10 @@ class StepUpdate:
 
     def apply(self, grad: Array, lo: int = 0, hi: int | None = None, scratch: Array | None = None) -> None:
         """Update ``params[lo:hi]`` from ``grad[lo:hi]`` (flat, as the parameters) in blocks as
-        long as ``scratch`` (by default the optimiser's own: ``min(BLOCK, n)``). Calls on disjoint
-        ranges may run at once in several threads, each with its own scratch. Threads want long
-        blocks: every NumPy call hands the GIL over, and a hand-over costs more than a short
-        block's arithmetic."""
+        long as ``scratch`` (by default the optimiser's own: ``min(BLOCK, n)``; one block when the
+        update needs no temporary, see ``_uses_scratch``). Calls on disjoint ranges may run at
+        once in several threads, each with its own scratch. Threads want long blocks: every NumPy
+        call hands the GIL over, and a hand-over costs more than a short block's arithmetic."""
         self.applied = True
         opt, params = self.optimizer, self.params
         if grad.shape != params.shape:
