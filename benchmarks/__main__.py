@@ -36,7 +36,7 @@ from .common import (  # noqa: E402
     training_flops_per_sample,
     weight_counts,
 )
-from .contenders import LoomnetMLP, ProductsOnly, TorchMLP, contenders, torch_available  # noqa: E402
+from .contenders import LoomnetMLP, NumpyLoop, ProductsOnly, TorchMLP, contenders, torch_available  # noqa: E402
 
 MLP = (784, (512, 256), 10)
 SMALL = (64, (32,), 10)
@@ -82,7 +82,7 @@ def bench_training(args) -> tuple[dict[int, dict[str, float]], dict[int, dict[st
     """samples/s per batch size and contender (their summary), and every epoch's time."""
     n_features, hidden, n_classes = MLP
     X, y = synthetic_classification(args.samples, n_features, n_classes)
-    kinds = contenders(include_torch=not args.no_torch) + [ProductsOnly]
+    kinds = contenders(include_torch=not args.no_torch) + [NumpyLoop, ProductsOnly]
     results, all_times = {}, {}
     with _Threads(args.threads):
         for batch in args.batches:

@@ -29,3 +29,27 @@ def test_speedup_best_compares_the_fastest_round_of_each():
 def test_speedup_refuses_rounds_that_do_not_pair_up():
     with pytest.raises(ValueError):
         speedup({"loomnet": [1.0, 2.0], "pytorch": [1.0]}, "loomnet", "pytorch", "median")
+
+
+def test_the_hand_written_numpy_loop_takes_the_same_step_as_loomnet():
+    """The benchmark's "numpy loop" must be the same training step, or comparing with it means nothing."""
+    import numpy as np
+
+    from benchmarks.common import synthetic_classification
+    from benchmarks.contenders import LoomnetMLP, NumpyLoop
+
+    X, y = synthetic_classification(300, 20, 4, seed=3)
+    loop, loom = NumpyLoop(20, (16, 8), 4, seed=1), LoomnetMLP(20, (16, 8), 4)
+    model = loom.model
+    model.set_params(loop.params)  # the same flat layout: every weight matrix, then every bias
+    from loomnet.training import Trainer
+
+    trainer = Trainer(model, X, y, epochs=1, batch_size=64, classes=np.arange(4))
+    rng = np.random.default_rng(0)
+    for step in range(5):
+        idx = rng.permutation(300)[:64]
+        loss_loop = loop.step(X, y, idx)
+        loss_loom = trainer.train_step(0, step, idx)
+        assert loss_loop == pytest.approx(loss_loom, rel=1e-5)
+        np.testing.assert_allclose(loop.params, model.params, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(loop.params, NumpyLoop(20, (16, 8), 4, seed=1).params)  # it did train
