@@ -37,18 +37,22 @@ class LoomnetMLP:
         self.model = Sequential(layers, loss="softmax_cross_entropy", optimizer=SGD(LEARNING_RATE, MOMENTUM),
                                 preprocess=None, dtype="float32", seed=seed)
         self.model.build(n_features)
-        self.epochs_run = 0
+        self._trainer: tuple[int, int, object] | None = None  # (id of X, batch size, Trainer)
 
     def train_epoch(self, X: NDArray, y: NDArray, batch_size: int) -> float:
+        """One more epoch of one Trainer, as ``fit(epochs=...)`` runs them: its buffers are reused,
+        each epoch reshuffles (a new Trainer, with its data checks, only for new data)."""
         from loomnet.training import Trainer
 
-        trainer = Trainer(self.model, X, y, epochs=1, batch_size=batch_size, seed=self.epochs_run,
-                          classes=np.arange(self.model.n_outputs))
+        if self._trainer is None or self._trainer[:2] != (id(X), batch_size):
+            trainer = Trainer(self.model, X, y, epochs=1, batch_size=batch_size, seed=0,
+                              classes=np.arange(self.model.n_outputs))
+            self._trainer = (id(X), batch_size, trainer)
+        trainer = self._trainer[2]
+        trainer.epochs = trainer.epoch + 1
         t0 = time.perf_counter()
         trainer.run()
-        elapsed = time.perf_counter() - t0
-        self.epochs_run += 1
-        return elapsed
+        return time.perf_counter() - t0
 
     def predict(self, X: NDArray) -> NDArray:
         return self.model.predict(X)
