@@ -44,7 +44,7 @@ def child_train(model_name: str, threads: int, epochs: int) -> dict:
     trainer = DistributedTrainer(model, data.X, data.y, epochs=epochs, batch_size=BATCH, seed=0, threads=threads)
     history = trainer.run()
     rates = history["samples_per_s"][1:] or history["samples_per_s"]  # the first epoch warms up
-    return {"ranks": trainer.collective.size, "threads": threads, "blas_threads": trainer.blas_threads,
+    return {"ranks": trainer.runner.collective.size, "threads": threads, "blas_threads": trainer.runner.blas_threads,
             "params": int(model.params.size), "samples_per_s": float(np.median(rates)),
             "step_ms": 1000.0 * BATCH / float(np.median(rates))}
 

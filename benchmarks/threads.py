@@ -144,7 +144,7 @@ def gradient_threads(X, y, batch: int, samples: int, n: int) -> float:
         ws, grad = StepWorkspace(), np.zeros_like(model.params)
         for step in range(count):
             idx = order[step * batch + t * rows:step * batch + (t + 1) * rows]
-            Xb, yb, wb = trainer.gather(idx, ws)
+            Xb, yb, wb = trainer.data.gather(idx, ws)
             model.loss_and_grad(model.params, Xb, yb, wb, grad=grad, ws=ws, normalizer=float(batch))
 
     with threadpool_limits(max(1, available_cores() // n), user_api="blas"):

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 from loomnet.distributed import DistributedTrainer, get_collective
+from loomnet.distributed.runner import MPIRunner
 
 sys.path.insert(0, os.path.dirname(__file__))
 from distributed_cases import CASES, RESUME_CASE, make_data, make_model  # noqa: E402
@@ -47,22 +48,22 @@ def compare(out_dir: str, collective) -> None:
             pickle.dump(results, f)
 
 
-class FailingTrainer(DistributedTrainer):
+class FailingRunner(MPIRunner):
     """Rank 1 fails at the third step of the second epoch: raises, dies, stops (SIGSTOP) or drifts."""
 
     how = "raise"
 
-    def train_step(self, epoch, step, idx):
-        if self.collective.rank == 1 and (epoch, step) == (1, 2):
+    def gradient(self, step, batch, lane, update):
+        if self.collective.rank == 1 and (batch.epoch, batch.step) == (1, 2):
             if self.how == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             if self.how == "stall":
                 os.kill(os.getpid(), signal.SIGSTOP)
             if self.how == "drift":
-                self.model.params[0] += 1e-3  # as a callback changing the weights on one rank would
-                return super().train_step(epoch, step, idx)
+                step.model.params[0] += 1e-3  # as a callback changing the weights on one rank would
+                return super().gradient(step, batch, lane, update)
             raise ValueError("injected failure on rank 1")
-        return super().train_step(epoch, step, idx)
+        return super().gradient(step, batch, lane, update)
 
 
 def fault(out_dir: str, collective, how: str) -> None:
@@ -73,10 +74,10 @@ def fault(out_dir: str, collective, how: str) -> None:
         X[-1, 0] = np.nan  # in the last shard: rank 1's
         DistributedTrainer(make_model(**case["model"]), X, y, comm=collective, epochs=1)
         return
-    FailingTrainer.how = how
+    FailingRunner.how = how
     timeout = 2.0 if how == "stall" else None
-    FailingTrainer(make_model(**case["model"]), X, y, comm=collective, timeout=timeout,
-                   **dict(case["train"], epochs=50)).run()
+    DistributedTrainer(make_model(**case["model"]), X, y, comm=collective, timeout=timeout, runner_class=FailingRunner,
+                       **dict(case["train"], epochs=50)).run()
 
 
 def tiny(out_dir: str, collective) -> None:

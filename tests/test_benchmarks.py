@@ -43,13 +43,16 @@ def test_the_hand_written_numpy_loop_takes_the_same_step_as_loomnet():
     model = loom.model
     model.set_params(loop.params)  # the same flat layout: every weight matrix, then every bias
     from loomnet.training import Trainer
+    from loomnet.training.step import UpdateClock
 
     trainer = Trainer(model, X, y, epochs=1, batch_size=64, classes=np.arange(4))
     rng = np.random.default_rng(0)
-    for step in range(5):
-        idx = rng.permutation(300)[:64]
-        loss_loop = loop.step(X, y, idx)
-        loss_loom = trainer.train_step(0, step, idx)
-        assert loss_loop == pytest.approx(loss_loom, rel=1e-5)
-        np.testing.assert_allclose(loop.params, model.params, rtol=1e-4, atol=1e-6)
+    with trainer.runner.session(trainer) as lanes:
+        for step in range(5):
+            idx = rng.permutation(300)[:64]
+            loss_loop = loop.step(X, y, idx)
+            clock = UpdateClock(model.optimizer.iterations, 1)
+            loss_loom = trainer.step_def.run(lanes[0], 0, step, idx, clock, trainer.runner.gradient)
+            assert loss_loop == pytest.approx(loss_loom, rel=1e-5)
+            np.testing.assert_allclose(loop.params, model.params, rtol=1e-4, atol=1e-6)
     assert not np.allclose(loop.params, NumpyLoop(20, (16, 8), 4, seed=1).params)  # it did train

@@ -44,7 +44,7 @@ def test_each_epoch_reports_updates_per_worker_and_mean_staleness(mode):
     assert 0.0 <= record["mean_staleness"] < 10.0
     assert trainer.model.optimizer.iterations == 3 * sum(shard_steps)
     assert record["loss"] < history.records[0]["loss"]
-    assert trainer.parallel.stats == {k: record[k] for k in ("updates_per_worker", "mean_staleness")}
+    assert trainer.lane_stats == {k: record[k] for k in ("updates_per_worker", "mean_staleness")}
 
 
 def test_hogwild_divergence_restores_the_last_finite_params():

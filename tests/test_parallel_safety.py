@@ -96,24 +96,17 @@ def test_keyboard_interrupt_stops_training_within_a_second_with_consistent_param
     X, y = _data()
     model = ln.Sequential([ln.Dense(32, "relu"), ln.Dense(2)], optimizer="sgd", seed=0)
     before = set(threading.enumerate())
-    if mode == "sync":
-        interrupt = _Interrupt()
-        trainer = Trainer(model, X, y, epochs=10_000, batch_size=32, workers=2, mode=mode, callbacks=[interrupt],
-                          **options)
-    else:  # Hogwild runs whole epochs on the workers: interrupt from a timer instead
-        interrupt = _Interrupt()
-        trainer = Trainer(model, X, y, epochs=10_000, batch_size=32, workers=2, mode=mode, **options)
-        timer = threading.Timer(0.3, lambda: (setattr(interrupt, "sent_at", time.perf_counter()),
-                                              os.kill(os.getpid(), signal.SIGINT)))
-        timer.start()
+    interrupt = _Interrupt()  # per-batch callbacks run in every mode, asynchronous workers included
+    trainer = Trainer(model, X, y, epochs=10_000, batch_size=32, workers=2, mode=mode, callbacks=[interrupt],
+                      **options)
     with pytest.raises(KeyboardInterrupt):
         trainer.run()
     assert time.perf_counter() - interrupt.sent_at < 1.0
     assert trainer.history.stop_reason == "interrupted"
     assert np.isfinite(model.params).all()
-    if mode == "sync":  # every completed step is one optimiser update, and none is half done
-        steps_done = trainer.epoch * trainer.steps_per_epoch + trainer.step
-        assert model.optimizer.iterations == steps_done
+    # every completed step is one optimiser update, and none is half done
+    steps_done = trainer.epoch * trainer.steps_per_epoch + trainer.step
+    assert model.optimizer.iterations == steps_done
     time.sleep(0.05)
     assert set(threading.enumerate()) == before
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -8,7 +8,6 @@ from threadpoolctl import threadpool_info
 
 import loomnet as ln
 from loomnet.parallel import auto_plan
-from loomnet.parallel.sync import SyncWorkers
 from loomnet.training import Callback, Trainer
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.filterwarnings("ignore:.*workers on.*cores:RuntimeWarning")]
@@ -27,14 +26,48 @@ def _model(dropout=0.25, optimizer="adam", l2=1e-3):
 
 
 def test_sync_params_bitwise_identical_for_1_2_3_4_8_workers_with_dropout():
+    """At default settings (no micro_batches given): the promise as a user meets it."""
     X, y = _data()
     finals = {}
     for workers in (1, 2, 3, 4, 8):
         model = _model()
-        model.fit(X, y, epochs=4, batch_size=50, workers=workers, micro_batches=8, seed=11)
+        model.fit(X, y, epochs=4, batch_size=50, workers=workers, seed=11)
         finals[workers] = model.params.copy()
     for workers, params in finals.items():
         assert np.array_equal(params, finals[1]), f"workers={workers} differs from workers=1"
+
+
+def test_sync_bits_do_not_depend_on_the_machines_core_count(monkeypatch):
+    import loomnet.parallel.cores as cores
+    import loomnet.parallel.plan as plan
+
+    X, y = _data()
+    finals = []
+    for n_cores in (1, 2, 16, 64):
+        monkeypatch.setattr(cores, "available_cores", lambda n=n_cores: n)
+        monkeypatch.setattr(plan, "available_cores", lambda n=n_cores: n)
+        model = _model()
+        trainer = Trainer(model, X, y, epochs=2, batch_size=50, workers=2, seed=11)
+        assert (trainer.runner.plan.micro_batches, trainer.runner.plan.blas_threads) == (8, 1)
+        trainer.run()
+        finals.append(model.params.copy())
+    assert all(np.array_equal(finals[0], params) for params in finals[1:])
+
+
+def test_sync_workers_and_the_plain_loop_draw_the_same_dropout_masks():
+    """Masks are a function of (seed, epoch, step, row position): the plain loop and 3 workers over
+    8 slices then differ only by the rounding of the slice sums (float64)."""
+    X, y = _data()
+    finals = []
+    for options in ({}, {"workers": 3}):
+        model = ln.Sequential([ln.Dense(24, "tanh"), ln.Dropout(0.3), ln.Dense(16, "relu"), ln.Dropout(0.2),
+                               ln.Dense(3)], optimizer="sgd", learning_rate=0.05, l2=1e-3, dtype="float64", seed=7)
+        model.fit(X, y, epochs=5, batch_size=50, seed=11, **options)
+        finals.append(model.params.copy())
+    assert np.max(np.abs(finals[0] - finals[1])) <= 1e-9
+    other_seed = _model()
+    other_seed.fit(X, y, epochs=5, batch_size=50, seed=12)
+    assert not np.allclose(other_seed.params, finals[0])  # the masks matter: another seed moves the result
 
 
 def test_sync_bits_do_not_depend_on_workers_for_matrices_big_enough_for_threaded_blas():
@@ -67,28 +100,23 @@ def _sklearn_optimizer(name, *args, **kwargs):
     lambda: _sklearn_optimizer("SklearnSGD", 0.05, momentum=0.9, nesterov=True),
     lambda: _sklearn_optimizer("SklearnAdam", 0.01),
 ], ids=["sgd", "momentum", "nesterov-schedule", "adam", "adamw", "rmsprop", "adagrad", "sklearn-sgd", "sklearn-adam"])
-def test_workers_taking_whole_steps_give_the_bits_of_gradient_then_update(make, dtype):
-    """The fused step (workers gather their slices and update their chunks) against the
-    Trainer's gradient-then-update on the same workers: sample weights, L2, dropout, and a last
-    batch of 3 rows cut into 8 slices, so that some slices are empty."""
+def test_workers_updating_their_chunks_give_the_bits_of_one_worker(make, dtype):
+    """Three workers gather their slices and update their chunks of the parameters; one worker
+    does all of it: sample weights, L2, dropout, and a last batch of 3 rows cut into 8 slices,
+    so that some slices are empty."""
     X, y = _data(n=103)
     weights = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
     finals = []
-    for workers, fused in ((3, True), (3, False), (1, True)):
+    for workers in (3, 1):
         model = ln.Sequential([ln.Dense(16, "tanh"), ln.Dropout(0.2), ln.Dense(3)], optimizer=make(), l2=1e-3,
                               dtype=dtype, seed=7)
-        trainer = Trainer(model, X, y, sample_weight=weights, epochs=3, batch_size=20, workers=workers,
-                          micro_batches=8, seed=5)
-        if not fused:
-            trainer._workers_take_steps = lambda opt: False
-        trainer.run()
+        Trainer(model, X, y, sample_weight=weights, epochs=3, batch_size=20, workers=workers, seed=5).run()
         finals.append((model.params.copy(), model.optimizer.state_dict()))
-    (p_fused, s_fused), (p_plain, s_plain), (p_one, _) = finals
-    np.testing.assert_array_equal(p_fused, p_plain)
-    np.testing.assert_array_equal(p_one, p_plain)
-    assert s_fused["iterations"] == s_plain["iterations"] == 3 * 6
-    for name, state in s_plain["arrays"].items():
-        np.testing.assert_array_equal(s_fused["arrays"][name], state)
+    (p_three, s_three), (p_one, s_one) = finals
+    np.testing.assert_array_equal(p_three, p_one)
+    assert s_three["iterations"] == s_one["iterations"] == 3 * 6
+    for name, state in s_one["arrays"].items():
+        np.testing.assert_array_equal(s_three["arrays"][name], state)
 
 
 def test_clipping_keeps_gradient_then_update_with_the_same_bits():
@@ -98,18 +126,26 @@ def test_clipping_keeps_gradient_then_update_with_the_same_bits():
     finals = []
     for clip_norm in (None, 1e30):
         model = _model(optimizer=ln.optimizers.Adam(0.01, clip_norm=clip_norm))
-        trainer = Trainer(model, X, y, epochs=3, batch_size=50, workers=2, micro_batches=4, seed=5)
-        with trainer.parallel.session():
-            assert trainer._workers_take_steps(model.optimizer) is (clip_norm is None)
-        trainer.run()
+        Trainer(model, X, y, epochs=3, batch_size=50, workers=2, micro_batches=4, seed=5).run()
         finals.append(model.params.copy())
     np.testing.assert_array_equal(finals[0], finals[1])
+
+
+class _AfterFirstStep(Callback):
+    """Runs ``action(trainer)`` once, after the first step; keeps the parameters it saw then."""
+
+    def __init__(self, action):
+        self.action, self.params, self.iterations = action, None, None
+
+    def on_batch_end(self, trainer, epoch, step, batch_size, loss):
+        if self.params is None:
+            self.params, self.iterations = trainer.model.params.copy(), trainer.model.optimizer.iterations
+            self.action(trainer)
 
 
 def test_a_worker_failing_before_the_update_leaves_the_parameters_and_the_step_count():
     X, y = _data()
     model = _model(dropout=0.0)
-    trainer = Trainer(model, X, y, epochs=1, batch_size=48, workers=2, micro_batches=2)
     real = model.loss_and_grad
     failing = threading.Event()
 
@@ -119,14 +155,12 @@ def test_a_worker_failing_before_the_update_leaves_the_parameters_and_the_step_c
         return real(*args, **kwargs)
 
     model.loss_and_grad = loss_and_grad
-    with trainer.parallel.session():
-        trainer.train_step(0, 0, np.arange(48))
-        before = model.params.copy()
-        failing.set()
-        with pytest.raises(MemoryError, match="a worker ran out of memory"):
-            trainer.train_step(0, 1, np.arange(48, 96))
-    np.testing.assert_array_equal(model.params, before)
-    assert model.optimizer.iterations == 1
+    probe = _AfterFirstStep(lambda trainer: failing.set())
+    trainer = Trainer(model, X, y, epochs=1, batch_size=48, workers=2, micro_batches=2, callbacks=[probe])
+    with pytest.raises(MemoryError, match="a worker ran out of memory"):
+        trainer.run()
+    np.testing.assert_array_equal(model.params, probe.params)
+    assert model.optimizer.iterations == probe.iterations == 1
 
 
 def test_finite_slice_losses_that_add_up_to_infinity_update_nothing():
@@ -145,47 +179,35 @@ def test_finite_slice_losses_that_add_up_to_infinity_update_nothing():
     assert not any(np.any(state) for state in model.optimizer.state_dict()["arrays"].values())
 
 
-@pytest.mark.parametrize("rows_alone", [False, True])
-def test_a_subclass_gather_sees_whole_batches_unless_it_declares_it_works_row_by_row(rows_alone):
-    class Centring(Trainer):
-        gathers_rows_alone = rows_alone
-        lengths = []
+def test_a_data_transform_runs_on_each_workers_slice_of_the_batch():
+    seen = []
 
-        def gather(self, idx, ws=None):
-            Centring.lengths.append(len(idx))
-            return super().gather(idx, ws)
+    def centre(block):
+        seen.append(len(block))
+        block -= 0.0
 
     X, y = _data()
-    Centring(_model(), X, y, epochs=1, batch_size=48, workers=2, micro_batches=4).run()
-    assert set(Centring.lengths) == ({12} if rows_alone else {48})
-
-
-def test_a_trainer_subclass_that_changes_the_gradient_keeps_its_override_with_sync_workers():
-    class Counting(Trainer):
-        calls = 0
-
-        def compute_gradient(self, Xb, yb, wb, epoch, step, scale=1.0):
-            Counting.calls += 1
-            return super().compute_gradient(Xb, yb, wb, epoch, step, scale)
-
-    X, y = _data()
-    trainer = Counting(_model(), X, y, epochs=2, batch_size=48, workers=2, micro_batches=2)
-    trainer.run()
-    assert Counting.calls == 2 * 10
+    model = _model()
+    base = Trainer(model, X, y, epochs=1)  # prepares the data once
+    data = ln.training.TrainingData(base.data.X, base.data.y, transform=centre, seed=3)
+    Trainer(model, data=data, epochs=1, batch_size=48, workers=2, micro_batches=4).run()
+    assert set(seen) == {12}
 
 
 def test_a_diverging_step_in_the_workers_leaves_the_parameters_and_the_step_count():
     X, y = _data()
     model = _model(dropout=0.0, optimizer="sgd")
-    trainer = Trainer(model, X, y, epochs=1, batch_size=48, workers=2, micro_batches=2, shuffle=False)
-    with trainer.parallel.session():
-        trainer.train_step(0, 0, np.arange(48))
-        before, iterations = model.params.copy(), model.optimizer.iterations
-        trainer.X[50, 3] = np.nan  # a row of the next batch: its loss is NaN
-        with pytest.raises(ln.TrainingDivergedError):
-            trainer.train_step(0, 1, np.arange(48, 96))
-    np.testing.assert_array_equal(model.params, before)
-    assert model.optimizer.iterations == iterations == 1
+
+    def poison(trainer):
+        trainer.data.X[50, 3] = np.nan  # a row of the next batch: its loss is NaN
+
+    probe = _AfterFirstStep(poison)
+    trainer = Trainer(model, X, y, epochs=1, batch_size=48, workers=2, micro_batches=2, shuffle=False,
+                      callbacks=[probe])
+    with pytest.raises(ln.TrainingDivergedError, match="step 2"):
+        trainer.run()
+    np.testing.assert_array_equal(model.params, probe.params)
+    assert model.optimizer.iterations == probe.iterations == 1
 
 
 def test_micro_batch_gradients_add_up_to_the_batch_gradient():
@@ -193,9 +215,10 @@ def test_micro_batch_gradients_add_up_to_the_batch_gradient():
     model = _model(dropout=0.0)
     trainer = Trainer(model, X, y, batch_size=64, workers=2, micro_batches=5)
     idx = np.arange(64)
-    Xb, yb, wb = trainer.gather(idx)
-    with trainer.parallel.session():
-        loss = trainer.compute_gradient(Xb, yb, wb, 0, 0)
+    with trainer.runner.session(trainer) as lanes:
+        batch = trainer.step_def.batch(lanes[0], 0, 0, idx, lr=1.0, fold=False)
+        loss = trainer.runner.gradient(trainer.step_def, batch, lanes[0], None)
+    Xb, yb = trainer.data.X[idx], trainer.data.y[idx]
     expected_loss, expected = model.loss_and_grad(model.params, Xb, yb, grad=np.empty_like(model.params))
     assert loss == pytest.approx(expected_loss, rel=1e-5)
     np.testing.assert_allclose(trainer.grad, expected, rtol=1e-4, atol=1e-6)
@@ -218,7 +241,8 @@ class _BlasThreads(Callback):
         self.seen.update(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
 
 
-@pytest.mark.parametrize("workers, micro_batches, blas_threads", [(1, 1, 2), (1, 2, 1), (2, 2, 1)])
+# mode="sync" always runs one BLAS thread per worker: another thread count could sum in another order
+@pytest.mark.parametrize("workers, micro_batches, blas_threads", [(1, 1, 1), (1, 2, 1), (2, 2, 1)])
 def test_workers_times_blas_threads_stay_within_the_cores(workers, micro_batches, blas_threads, monkeypatch):
     import loomnet.parallel.cores as cores
 
@@ -269,15 +293,15 @@ def test_auto_reports_its_choice_in_the_history():
 
 def test_auto_times_sync_split_blas_threads_and_hogwild_without_training(monkeypatch):
     import loomnet.parallel.auto as auto
-    import loomnet.parallel.engine as engine
+    import loomnet.parallel.plan as plan
 
-    monkeypatch.setattr(engine, "available_cores", lambda: 2)
+    monkeypatch.setattr(plan, "available_cores", lambda: 2)
     monkeypatch.setattr(auto, "available_cores", lambda: 2)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(512, 256)).astype(np.float32), rng.integers(0, 4, 512)
     model = ln.Sequential([ln.Dense(256, "relu"), ln.Dense(4)], seed=0)
     trainer = Trainer(model, X, y, epochs=1, batch_size=256, workers="auto")
-    reason = trainer.parallel.plan.reason
+    reason = trainer.runner.plan.reason
     assert "measured samples/s" in reason
     assert all(f"{mode} {split}" in reason for mode, split in
                [("sync", "2×1"), ("sync", "1×2"), ("hogwild", "2×1"), ("locked", "2×1")])
@@ -296,7 +320,7 @@ def test_auto_takes_the_faster_asynchronous_plan_only_by_a_margin(monkeypatch, r
     def fake_rate(trainer, plan, *args):
         return rates[plan.mode if plan.mode != "sync" else f"sync{plan.workers}"]
 
-    monkeypatch.setattr(auto, "_samples_per_s", fake_rate)
+    monkeypatch.setattr(auto, "samples_per_s", fake_rate)
     X, y = _data()
     trainer = Trainer(_model(), X, y, epochs=1, batch_size=64)
     plan = auto.measure_plans(trainer, auto.candidate_plans(64, 2))
@@ -307,7 +331,7 @@ def test_default_path_has_no_parallel_engine():
     X, y = _data()
     trainer = Trainer(_model(), X, y, epochs=1)
     assert trainer.parallel is None
-    assert not isinstance(getattr(trainer, "_sync", None), SyncWorkers)
+    assert type(trainer.runner) is ln.training.SerialRunner
 
 
 @pytest.mark.slow
@@ -318,6 +342,6 @@ def test_sync_bits_identical_for_1_2_3_4_8_workers_on_the_benchmark_mlp_with_dro
     for workers in (1, 2, 3, 4, 8):
         model = ln.Sequential([ln.Dense(512, "relu"), ln.Dropout(0.2), ln.Dense(256, "relu"), ln.Dense(10)],
                               optimizer=ln.SGD(0.01, momentum=0.9), seed=0)
-        model.fit(X, y, epochs=2, batch_size=128, workers=workers, micro_batches=8, seed=5)
+        model.fit(X, y, epochs=2, batch_size=128, workers=workers, seed=5)
         finals.append(model.params.copy())
     assert all(np.array_equal(finals[0], params) for params in finals[1:])

@@ -223,11 +223,15 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             return x, lambda dy, grads, need_dx: dy
         if rng is None:
-            raise ValueError("Dropout in training needs a random Generator")
+            raise ValueError("Dropout in training needs a random Generator or the batch's noise")
         mask = _buffer(ws, (key, "mask"), x.shape, x.dtype)
-        rng.random(out=mask, dtype=mask.dtype)
+        if isinstance(rng, np.random.Generator):
+            rng.random(out=mask, dtype=mask.dtype)
+            noise = mask
+        else:  # a training step's noise (loomnet.training.streams): this slice's rows of the batch
+            noise = rng.uniform(key, x.shape, x.dtype)
         keep = 1.0 / (1.0 - self.rate)
-        np.greater_equal(mask, self.rate, out=mask)  # 1.0 where kept (bool written as float)
+        np.greater_equal(noise, self.rate, out=mask)  # 1.0 where kept (bool written as float)
         mask *= keep
         y = np.multiply(x, mask, out=_buffer(ws, (key, "y"), x.shape, x.dtype))
 

@@ -20,6 +20,16 @@ from .optimizers import BLOCK, Optimizer, get_optimizer
 from .preprocessing import LabelEncoder, Transformer, get_scaler, scaler_from_dict
 
 Array = NDArray[np.floating]
+
+
+class _TrainingHook:
+    """Where ``Sequential.fit`` finds the training loop: loomnet.training registers it, so the
+    engine never imports the training package (which builds on the engine)."""
+
+    fit: Callable[..., Any] | None = None
+
+
+TRAINING = _TrainingHook()
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -216,6 +226,7 @@ class Sequential:
         ws: StepWorkspace | None = None,
         include_l2: bool = True,
         grad_scale: float = 1.0,
+        l2: float | None = None,
     ) -> tuple[float, Array]:
         """The pure function training stands on: (loss, dloss/dparams) for one batch.
 
@@ -224,6 +235,8 @@ class Sequential:
         add up to the batch gradient; then add L2 once, with ``include_l2`` on one of them.
         ``grad_scale`` multiplies the gradient (not the loss) at no cost: it scales dL/d(output),
         a batch × outputs array, before the backward pass carries it to every parameter.
+        ``l2``: this batch's L2 strength in place of the model's (scikit-learn's α/Σw_batch);
+        ``rng``: a Generator, or a training step's noise for the rows of ``X`` (dropout).
         """
         if grad is None:
             grad = np.empty_like(params)
@@ -233,15 +246,18 @@ class Sequential:
         if grad_scale != 1.0:
             d_out *= grad_scale
         backward(d_out, grad)
-        if include_l2 and self.l2 > 0:
-            loss += self.add_l2(params, grad, grad_scale)
+        strength = self.l2 if l2 is None else l2
+        if include_l2 and strength > 0:
+            loss += self.add_l2(params, grad, grad_scale, strength)
         return loss, grad
 
-    def add_l2(self, params: Array, grad: Array, grad_scale: float = 1.0) -> float:
-        """Add ``grad_scale`` × the gradient of 0.5·l2·Σ W² to ``grad`` and return that penalty."""
+    def add_l2(self, params: Array, grad: Array, grad_scale: float = 1.0, l2: float | None = None) -> float:
+        """Add ``grad_scale`` × the gradient of 0.5·l2·Σ W² to ``grad`` and return that penalty
+        (``l2``: the strength, by default the model's)."""
         n = self.layout.n_decay
         weights = params[:n]
-        l2 = params.dtype.type(self.l2 * grad_scale)
+        strength = self.l2 if l2 is None else float(l2)
+        l2 = params.dtype.type(strength * grad_scale)
         # Block by block through a small buffer: `grad += l2 * weights` would allocate (and
         # page-fault in) a temporary the size of all the weights on every step.
         scratch = np.empty(min(n, BLOCK), dtype=params.dtype)
@@ -249,7 +265,7 @@ class Sequential:
             hi = min(lo + BLOCK, n)
             block = np.multiply(weights[lo:hi], l2, out=scratch[: hi - lo])
             np.add(grad[lo:hi], block, out=grad[lo:hi])
-        return 0.5 * self.l2 * float(np.dot(weights, weights))
+        return 0.5 * strength * float(np.dot(weights, weights))
 
     # ----------------------------------------------------------------- data preparation
     def prepare_X(self, X: ArrayLike, *, fit: bool = False) -> Array:
@@ -391,10 +407,10 @@ class Sequential:
         return out.argmax(axis=1)
 
     def fit(self, X: ArrayLike, y: ArrayLike, **kwargs: Any):
-        """Train on (X, y); see :func:`loomnet.training.fit` for the options. Returns a History."""
-        from .training import fit
-
-        return fit(self, X, y, **kwargs)
+        """Train on (X, y); see :class:`loomnet.training.Trainer` for the options. Returns a History."""
+        if TRAINING.fit is None:
+            raise RuntimeError("import loomnet (or loomnet.training) to train a model")
+        return TRAINING.fit(self, X, y, **kwargs)
 
     # ----------------------------------------------------------------- persistence
     def get_config(self) -> dict[str, Any]:

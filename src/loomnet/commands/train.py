@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
     with stop_on_signals(trainer):
         history = trainer.run()
     elapsed = time.perf_counter() - start
-    if not getattr(trainer, "is_root", True):
+    if not trainer.is_root:
         return 130 if trainer.stop_requested else 0
     if trainer.stop_requested:
         where = f"at epoch {trainer.epoch + 1}, step {trainer.step}" if trainer.step else \

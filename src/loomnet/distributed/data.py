@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..preprocessing import MinMaxScaler, StandardScaler, Transformer
+from ..training import TrainingData
 from .comm import Collective
 
 
@@ -126,3 +128,25 @@ def _ordered_sum(arrays: list[NDArray]) -> NDArray:
     for a in arrays[1:]:
         total += a
     return total
+
+
+class ShardedData(TrainingData):
+    """A rank's training rows: ``X`` holds only the rows ``row_start:row_start + len(X)`` of the whole
+    training matrix, while ``y`` and the weights are whole (the loop's batches name global rows)."""
+
+    def __init__(self, X: NDArray, y: NDArray, sample_weight: NDArray | None, *, row_start: int, n_samples: int,
+                 shuffle: bool, seed: int):
+        super().__init__(X, y, sample_weight, shuffle=shuffle, seed=seed)
+        self.row_start, self._n_samples = int(row_start), int(n_samples)
+
+    @property
+    def n_samples(self) -> int:
+        return self._n_samples
+
+    def gather(self, idx: NDArray[np.int64], ws: Any) -> tuple[NDArray, NDArray, NDArray | None]:
+        X, y = self.X, self.y
+        local = idx - self.row_start
+        Xb = X.take(local, axis=0, mode="clip", out=ws.get("Xb", (len(idx), X.shape[1]), X.dtype))
+        yb = y.take(idx, axis=0, mode="clip", out=ws.get("yb", (len(idx),) + y.shape[1:], y.dtype))
+        wb = None if self.sample_weight is None else self.sample_weight.take(idx)
+        return Xb, yb, wb

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..training.streams import epoch_permutation
+
 Batch = tuple[NDArray, NDArray, NDArray | None]
 _END = object()
 _POLL_S = 0.05
@@ -78,10 +80,18 @@ class PrefetchLoader:
     def __iter__(self) -> Iterator[Batch]:
         return self.epoch(0)
 
-    def epoch(self, epoch: int) -> Iterator[Batch]:
-        """The batches of one epoch (a permutation from (seed, epoch)); the thread ends with the iterator."""
+    def epoch_order(self, epoch: int) -> NDArray[np.int64]:
+        """The rows in the order ``epoch`` yields them: a permutation from (seed, epoch) (the
+        training loop's own), each batch's rows sorted so a memory map is read front to back."""
         n = self.X.shape[0]
-        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        order = epoch_permutation(self.seed, epoch, n) if self.shuffle else np.arange(n)
+        for start in range(0, n, self.batch_size):
+            order[start:start + self.batch_size].sort()
+        return order
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        """The batches of one epoch (see :meth:`epoch_order`); the thread ends with the iterator."""
+        order = self.epoch_order(epoch)
         batches: queue.Queue = queue.Queue(maxsize=self.depth)
         stop = threading.Event()
         producer = threading.Thread(target=self._produce, args=(order, batches, stop),
@@ -117,7 +127,7 @@ class PrefetchLoader:
             for start in range(0, len(order), self.batch_size):
                 if stop.is_set():
                     return
-                rows = np.sort(order[start:start + self.batch_size])
+                rows = order[start:start + self.batch_size]
                 Xb = self._gather(rows, piece_rows)
                 yb = self.y[rows]
                 wb = None if self.sample_weight is None else self.sample_weight[rows]

@@ -14,7 +14,6 @@ default :func:`mlp` takes ``hidden``, ``activation``, ``dropout``, ``optimizer``
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from ..layers import Dense, Dropout
 from ..metrics import r2_score
 from ..network import Sequential
 from ..preprocessing import StandardScaler, column_moments
-from ..training import Trainer
+from ..training import Trainer, TrainingData
 from .backends import Job, JobResult, peak_rss_mb, run_jobs
 
 _SCORE_CHUNK = 4096
@@ -49,32 +48,14 @@ def mlp(hidden: Sequence[int] = (64,), activation: str = "relu", dropout: float 
                       preprocess=None, seed=seed)
 
 
-class _RowsTrainer(Trainer):
-    """A Trainer over a subset of the rows of a shared matrix, chosen by index (no copy),
-    standardising each gathered batch with a scaler fitted on those rows."""
+class RowScaler:
+    """A job's standardisation, applied in place to each gathered block of rows (fitted on the job's rows)."""
 
-    gathers_rows_alone = True  # the standardisation is per row, into the caller's buffers
+    def __init__(self, scaler: StandardScaler, dtype: np.dtype):
+        self._shift = scaler.mean_.astype(dtype)
+        self._inv_scale = (1.0 / scaler.scale_).astype(dtype)
 
-    def __init__(self, model: Sequential, X: NDArray, y: NDArray, rows: NDArray[np.int64],
-                 scaler: StandardScaler, **kwargs: Any):
-        super().__init__(model, X, y, **kwargs)
-        self.rows = rows
-        self._shift = scaler.mean_.astype(self.X.dtype)
-        self._inv_scale = (1.0 / scaler.scale_).astype(self.X.dtype)
-        self.batch_size = min(self.batch_size, len(rows))
-        self.steps_per_epoch = math.ceil(len(rows) / self.batch_size)
-
-    def epoch_order(self, epoch: int) -> NDArray[np.int64]:
-        if not self.shuffle:
-            return self.rows
-        return self.rows[np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.rows))]
-
-    def gather(self, idx: NDArray[np.int64], ws: Any = None) -> tuple[NDArray, NDArray, NDArray | None]:
-        Xb, yb, wb = super().gather(idx, ws)
-        return self.standardise(Xb), yb, wb
-
-    def standardise(self, block: NDArray) -> NDArray:
-        """Apply this job's scaler to a float32 block of rows, in place."""
+    def __call__(self, block: NDArray) -> NDArray:
         block -= self._shift
         block *= self._inv_scale
         return block
@@ -95,18 +76,21 @@ def train_job(job: Job, X: NDArray, y: NDArray, *, build: Callable[..., Sequenti
         params.setdefault("n_outputs", n_outputs)
     model = build(**params)
     scaler = fit_scaler_on_rows(X, job.train_rows)
-    trainer = _RowsTrainer(model, X, y, job.train_rows, scaler, seed=job.seed, **fit_options)
-    history = trainer.run()
+    options = dict(fit_options)
+    # every job trains on its rows of the ONE shared matrix, chosen by index and scaled batch by batch
+    standardise = RowScaler(scaler, X.dtype)
+    data = TrainingData(model.prepare_X(X, fit=True), model.prepare_y(y, fit=True), rows=job.train_rows,
+                        transform=standardise, shuffle=options.pop("shuffle", True), seed=job.seed)
+    history = Trainer(model, data=data, seed=job.seed, **options).run()
     model.preprocess = scaler  # from here on the model takes raw inputs, like any fitted Sequential
-    score = None if job.score_rows is None else _score(trainer, X, y, job.score_rows)
+    score = None if job.score_rows is None else _score(model, standardise, X, y, job.score_rows)
     return JobResult(job.params, job.fold, score, time.perf_counter() - t0, peak_rss_mb(),
                      model if job.keep_model else None, {"loss": history["loss"]})
 
 
-def _score(trainer: _RowsTrainer, X: NDArray, y: NDArray, rows: NDArray[np.int64]) -> float:
+def _score(model: Sequential, standardise: RowScaler, X: NDArray, y: NDArray, rows: NDArray[np.int64]) -> float:
     """Accuracy for classification, R² for regression; rows are scored in chunks (no full copy)."""
-    model = trainer.model
-    outputs = [model._raw_output(trainer.standardise(X[rows[i:i + _SCORE_CHUNK]]))
+    outputs = [model._raw_output(standardise(X[rows[i:i + _SCORE_CHUNK]]))
                for i in range(0, len(rows), _SCORE_CHUNK)]
     out = np.concatenate(outputs)
     truth = model.prepare_y(y[rows])

@@ -2,25 +2,73 @@
 
 The preprocessing is fitted on a random sample of rows (``sample_rows``), because fitting it
 on everything would need the whole matrix; then every batch is read, scaled and cast in the
-loader's background thread while the main thread computes the previous step.
+loader's background thread while the main thread computes the previous step. The steps are
+those of every other run: the loader is a data object (:class:`StreamedData`) handed to the
+one epoch loop.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
-from ..network import StepWorkspace
-from ..training import History, TrainingDivergedError
-from .loader import PrefetchLoader, open_rows
+from ..training import Callback, Trainer, TrainingData
+from ..training.streams import PRESCALE, stream
+from .loader import Batch, PrefetchLoader, open_rows
 
 if TYPE_CHECKING:
-    from ..network import Sequential
+    from ..network import Sequential, StepWorkspace
+    from ..training import History
+
+
+class StreamedData(TrainingData):
+    """Rows read ahead by a :class:`PrefetchLoader`: the loop's ``gather`` takes the next prepared batch.
+
+    The loop visits the loader's order batch by batch, so ``gather`` receives exactly the rows the
+    loader prepared (checked). One lane only: batches arrive in order.
+    """
+
+    def __init__(self, loader: PrefetchLoader):
+        super().__init__(loader.X, loader.y, loader.sample_weight, shuffle=loader.shuffle, seed=loader.seed)
+        self.loader = loader
+        self._batches: Iterator[Batch] | None = None
+        self._expected: NDArray[np.int64] | None = None
+        self._position = 0
+        self.waited_at_start = 0
+
+    def epoch_order(self, epoch: int) -> NDArray[np.int64]:
+        self.close()
+        self._expected = self.loader.epoch_order(epoch)
+        self._batches, self._position = self.loader.epoch(epoch), 0
+        return self._expected
+
+    def gather(self, idx: NDArray[np.int64], ws: StepWorkspace) -> tuple[NDArray, NDArray, NDArray | None]:
+        expected = self._expected[self._position:self._position + len(idx)]
+        if self._batches is None or not np.array_equal(idx, expected):
+            raise RuntimeError("a streamed dataset is read batch by batch, in the loader's order")
+        self._position += len(idx)
+        return next(self._batches)
+
+    def close(self) -> None:
+        """End the epoch's background reader (it is joined: no thread outlives the run)."""
+        if self._batches is not None:
+            self._batches.close()
+            self._batches = None
+
+
+class _LoaderWaits(Callback):
+    """Adds how often the step waited for the loader to each epoch's record."""
+
+    def __init__(self, loader: PrefetchLoader):
+        self.loader, self.before = loader, 0
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        record["batches_waited"] = self.loader.batches_waited - self.before
+        self.before = self.loader.batches_waited
 
 
 def fit_stream(
@@ -39,31 +87,15 @@ def fit_stream(
     """Train ``model`` on rows streamed from ``X`` (an array, memory map or ``.npy`` path)."""
     source = open_rows(X)
     n = source.shape[0]
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, size=min(n, sample_rows), replace=False))
+    sample = np.sort(stream(seed, PRESCALE).choice(n, size=min(n, sample_rows), replace=False))
     model.prepare_X(np.array(source[sample]), fit=True)
     y_prepared = model.prepare_y(y, fit=True, classes=classes)
     loader = PrefetchLoader(source, y_prepared, batch_size=batch_size, seed=seed, depth=depth,
                             transform=model.prepare_X)
-    params, opt = model.params, model.optimizer
-    grad, ws = np.zeros_like(params), StepWorkspace()
-    history = History()
-    model.history = history
-    for epoch in range(epochs):
-        t0, loss_sum, seen, waited = time.perf_counter(), 0.0, 0, loader.batches_waited
-        for step, (Xb, yb, wb) in enumerate(loader.epoch(epoch)):
-            rng_drop = np.random.default_rng([seed, 1, epoch, step]) if model.has_dropout else None
-            loss, _ = model.loss_and_grad(params, Xb, yb, wb, grad=grad, rng=rng_drop, ws=ws)
-            if not math.isfinite(loss):
-                raise TrainingDivergedError(epoch + 1, step + 1, loss)
-            opt.step(params, grad, opt.schedule(epoch, opt.iterations))
-            loss_sum += loss * len(Xb)
-            seen += len(Xb)
-        elapsed = time.perf_counter() - t0
-        record = {"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "time": elapsed,
-                  "samples_per_s": seen / max(elapsed, 1e-12), "batches_waited": loader.batches_waited - waited}
-        history.records.append(record)
-        if verbose:
-            print(f"epoch {epoch + 1}/{epochs}  loss {record['loss']:.4f}  "
-                  f"{record['samples_per_s']:,.0f} samples/s", flush=True)
-    return history
+    data = StreamedData(loader)
+    trainer = Trainer(model, data=data, epochs=epochs, batch_size=batch_size, seed=seed, verbose=verbose,
+                      callbacks=[_LoaderWaits(loader)])
+    try:
+        return trainer.run()
+    finally:
+        data.close()

@@ -26,7 +26,7 @@ from ..network import Sequential
 from ..optimizers import Adagrad, AdamW, Optimizer, RMSprop
 from ..training import TrainingDivergedError
 from ._params import ACTIVATIONS, STOCHASTIC_SOLVERS, check_sample_weight, hidden_sizes, validate_hyperparameters
-from ._training import MLPTrainer, SklearnBookkeeping, fit_lbfgs
+from ._training import SklearnBookkeeping, fit_lbfgs, sklearn_trainer
 from .conventions import MutableRate, SklearnAdam, SklearnSGD, glorot_uniform_like_sklearn
 
 Array = NDArray[np.floating]
@@ -45,10 +45,14 @@ class BaseMLP(BaseEstimator):
         Inverted dropout after every hidden layer (stochastic solvers only).
     dtype : None, 'float32' or 'float64', default None
         Training precision; None follows X like scikit-learn (float32 stays float32, else float64).
-    n_workers : int or 'auto', default 1
-        Threads for training (loomnet.parallel); 1 is the plain single-thread loop.
+    n_workers : None, int or 'auto', default None
+        None is the plain loop on this thread (BLAS threads as they are); any integer trains on
+        that many worker threads (loomnet.parallel).
     parallel_mode : 'sync', 'hogwild' or 'locked', default 'sync'
-        How the workers share a step; 'sync' is the one-worker result up to summation order.
+        How the workers share a step. 'sync' gives the same parameters, bit for bit, for any
+        ``n_workers`` up to ``micro_batches``.
+    micro_batches : None or int, default None
+        Slices of each batch in 'sync' mode (None: 8, whatever the machine).
 
     ``activation`` also takes 'leaky_relu', 'elu', 'gelu'; ``solver`` also 'adamw', 'rmsprop',
     'adagrad' (with ``learning_rate_init``, ``epsilon`` and, for adamw, ``beta_1``/``beta_2``).
@@ -82,8 +86,9 @@ class BaseMLP(BaseEstimator):
         max_fun=15000,
         dropout=0.0,
         dtype=None,
-        n_workers=1,
+        n_workers=None,
         parallel_mode="sync",
+        micro_batches=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -112,6 +117,7 @@ class BaseMLP(BaseEstimator):
         self.dtype = dtype
         self.n_workers = n_workers
         self.parallel_mode = parallel_mode
+        self.micro_batches = micro_batches
 
     # ----------------------------------------------------------------- fitting
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None):
@@ -184,9 +190,9 @@ class BaseMLP(BaseEstimator):
         if seed is None and self.dropout:
             seed = int(random_state.randint(np.iinfo(np.int32).max))
         self.n_iter_ = 0
-        self._model.l2 = self.alpha / batch_size  # per batch in MLPTrainer; Hogwild epochs keep this one
+        self._model.l2 = self.alpha / batch_size  # training scales it per batch (BatchL2)
         bookkeeping = SklearnBookkeeping(self, n_train, validation, incremental)
-        trainer = MLPTrainer(
+        trainer = sklearn_trainer(
             self._model,
             X[train],
             targets[train],
@@ -209,10 +215,10 @@ class BaseMLP(BaseEstimator):
             self._model.set_params(self._best_params)
 
     def _parallel_options(self) -> dict[str, Any]:
-        """n_workers/parallel_mode for the core trainer; one worker is the plain single-thread loop."""
-        if self.n_workers == 1:
-            return {}
-        return {"workers": self.n_workers, "mode": self.parallel_mode}
+        """n_workers/parallel_mode/micro_batches for the core trainer; None is the plain loop."""
+        if self.n_workers is None:
+            return {} if self.micro_batches is None else {"micro_batches": self.micro_batches}
+        return {"workers": self.n_workers, "mode": self.parallel_mode, "micro_batches": self.micro_batches}
 
     def _initialize(self, X: Array, targets: NDArray, random_state: np.random.RandomState) -> None:
         """Build the network and draw scikit-learn's initial weights; reset the fitted attributes."""

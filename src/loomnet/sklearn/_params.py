@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..parallel.engine import MODES as PARALLEL_MODES
+from ..parallel.plan import MODES as PARALLEL_MODES
 
 ACTIVATIONS = {
     "identity": "identity",
@@ -50,8 +50,10 @@ def validate_hyperparameters(estimator: Any) -> None:
         ("dropout", 0, 1, "[)"),
     ):
         _check_range(name, getattr(estimator, name), low, high, closed)
-    if estimator.n_workers != "auto":
+    if estimator.n_workers not in (None, "auto"):
         _check_integer("n_workers", estimator.n_workers)
+    if estimator.micro_batches is not None:
+        _check_integer("micro_batches", estimator.micro_batches)
     check_choice("parallel_mode", estimator.parallel_mode, PARALLEL_MODES)
     for name in ("max_iter", "max_fun"):
         _check_integer(name, getattr(estimator, name))

@@ -1,8 +1,8 @@
 """How the estimators train: the core Trainer with scikit-learn's batch-level rules, and L-BFGS.
 
-``MLPTrainer`` changes two hooks of :class:`loomnet.training.Trainer`: the epoch order comes
+``sklearn_trainer`` hands :class:`loomnet.training.Trainer` two data objects: the epoch order
 from scikit-learn's ``shuffle`` on the estimator's ``RandomState`` (so one ``random_state`` gives
-the same batches in both libraries), and each batch's L2 strength is α/Σw_batch, scikit-learn's
+the same batches in both libraries), and each batch's L2 strength α/Σw_batch, scikit-learn's
 α/(2·n_batch)·ΣW² penalty. ``SklearnBookkeeping`` does scikit-learn's end-of-epoch work: the
 fitted attributes, tol/n_iter_no_change stopping, early-stopping scores, invscaling/adaptive
 learning rates.
@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 from sklearn.exceptions import ConvergenceWarning
 
 from ..network import Sequential, StepWorkspace
-from ..training import Callback, Trainer
+from ..training import BatchL2, Callback, Trainer
+from ..training.data import prepare_data
 
 if TYPE_CHECKING:
     from .estimators import BaseMLP
@@ -27,41 +28,33 @@ if TYPE_CHECKING:
 Array = NDArray[np.floating]
 
 
-class MLPTrainer(Trainer):
-    """The core trainer with scikit-learn's shuffling and per-batch L2 scaling."""
+class SklearnOrder:
+    """scikit-learn's order: the previous epoch's order, shuffled again by the estimator's RandomState.
 
-    def __init__(
-        self,
-        model: Sequential,
-        X: Array,
-        y: NDArray,
-        *,
-        alpha: float,
-        random_state: np.random.RandomState,
-        **kwargs: Any,
-    ):
-        self.alpha = float(alpha)
+    Drawn once per epoch, so asking twice changes nothing.
+    """
+
+    def __init__(self, n: int, random_state: np.random.RandomState):
+        self.sample_idx = np.arange(n)
         self.random_state = random_state
-        self._sample_idx = np.arange(len(X))
-        self._order_epoch = -1
-        super().__init__(model, X, y, **kwargs)
+        self.epoch = -1
 
-    def epoch_order(self, epoch: int) -> NDArray[np.int64]:
-        """scikit-learn's order: the previous epoch's order, shuffled again by the RandomState.
+    def __call__(self, epoch: int, n: int) -> NDArray[np.int64]:
+        if epoch != self.epoch:
+            self.sample_idx = sklearn_shuffle(self.sample_idx, self.random_state)
+            self.epoch = epoch
+        return self.sample_idx
 
-        Drawn once per epoch, so asking twice (workers='auto' peeks at epoch 0) changes nothing.
-        """
-        if self.shuffle and epoch != self._order_epoch:
-            self._sample_idx = sklearn_shuffle(self._sample_idx, self.random_state)
-            self._order_epoch = epoch
-        return self._sample_idx
 
-    def train_step(self, epoch: int, step: int, idx: NDArray[np.int64]) -> float:
-        """The core step with L2 strength α/Σw_batch, i.e. loss + α/(2·Σw_batch)·ΣW²."""
-        weights = self.sample_weight
-        batch_weight = len(idx) if weights is None else float(weights.take(idx).sum())
-        self.model.l2 = self.alpha / batch_weight if batch_weight > 0 else 0.0
-        return super().train_step(epoch, step, idx)
+def sklearn_trainer(model: Sequential, X: Array, y: NDArray, *, alpha: float, random_state: np.random.RandomState,
+                    sample_weight: Array | None, shuffle: bool, seed: int | None, classes: NDArray | None,
+                    **options: Any) -> Trainer:
+    """The core Trainer with scikit-learn's order and its per-batch L2 (α/Σw_batch): data objects
+    that every runner honours, asynchronous workers included."""
+    data, _ = prepare_data(model, X, y, sample_weight=sample_weight, class_weight=None, validation_data=None,
+                           validation_split=0.0, classes=classes, shuffle=shuffle, seed=0 if seed is None else seed)
+    data.order = SklearnOrder(data.n_samples, random_state)
+    return Trainer(model, data=data, penalty=BatchL2(alpha), seed=seed, **options)
 
 
 def sklearn_shuffle(order: NDArray[np.int64], random_state: np.random.RandomState) -> NDArray[np.int64]:

@@ -163,8 +163,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         max_fun=15000,
         dropout=0.0,
         dtype=None,
-        n_workers=1,
+        n_workers=None,
         parallel_mode="sync",
+        micro_batches=None,
     ):
         self.loss = loss
         kwargs = {k: v for k, v in locals().items() if k not in ("self", "loss", "__class__")}

@@ -1,0 +1,97 @@
+"""How thread-parallel training runs: the plan (mode, workers, micro-batches, BLAS threads) and the
+runner it builds. ``workers="auto"`` measures candidate plans (:mod:`.auto`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .cores import available_cores, blas_threads_per_worker
+
+if TYPE_CHECKING:
+    from ..training import Trainer
+    from .threads import ThreadRunner
+
+MODES = ("sync", "hogwild", "locked")
+# Slices per batch in mode="sync" unless given: a constant, so the bits never depend on the
+# machine; any number of workers up to it gives the same parameters.
+DEFAULT_MICRO_BATCHES = 8
+
+
+@dataclass(frozen=True)
+class ParallelPlan:
+    """How training runs: mode, number of workers, micro-batches and BLAS threads per worker."""
+
+    mode: str
+    workers: int
+    micro_batches: int
+    blas_threads: int
+    reason: str = ""
+
+    def describe(self) -> str:
+        split = f", {self.micro_batches} micro-batches" if self.mode == "sync" else ""
+        text = f"mode={self.mode}, workers={self.workers}{split}, {self.blas_threads} BLAS thread(s) per worker"
+        return f"{text} ({self.reason})" if self.reason else text
+
+    def same_as(self, other: ParallelPlan) -> bool:
+        return (self.mode, self.workers, self.micro_batches, self.blas_threads) == \
+            (other.mode, other.workers, other.micro_batches, other.blas_threads)
+
+
+def check_options(workers: int | str, mode: str, micro_batches: int | None) -> None:
+    """Refuse impossible thread options with a message naming the option."""
+    if workers != "auto" and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
+                              or workers < 1):
+        raise ValueError(f"workers must be a positive integer or 'auto', got {workers!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    if micro_batches is not None:
+        if workers == "auto":
+            raise ValueError("micro_batches is chosen by workers='auto'; give workers=N to set it")
+        if isinstance(micro_batches, bool) or not isinstance(micro_batches, (int, np.integer)) or micro_batches < 1:
+            raise ValueError(f"micro_batches must be a positive integer, got {micro_batches!r}")
+        if mode == "sync" and micro_batches < workers:
+            raise ValueError(f"micro_batches={micro_batches} is fewer than workers={workers}: "
+                             "some workers would have nothing to do")
+
+
+def fixed_plan(workers: int, mode: str, micro_batches: int | None) -> ParallelPlan:
+    """The plan for ``workers=N``.
+
+    In mode="sync" each worker runs one BLAS thread whatever the machine: a BLAS library may sum
+    in another order with another thread count, and the bits must depend on neither the number
+    of workers nor the cores.
+    """
+    check_options(workers, mode, micro_batches)
+    workers = int(workers)
+    if micro_batches is None:
+        micro_batches = max(DEFAULT_MICRO_BATCHES, workers) if mode == "sync" else 1
+    if mode != "sync":
+        return ParallelPlan(mode, workers, int(micro_batches), blas_threads_per_worker(workers))
+    blas_threads_per_worker(workers)  # warns when the workers outnumber the cores
+    return ParallelPlan(mode, workers, int(micro_batches), 1)
+
+
+def runner_for(plan: ParallelPlan) -> ThreadRunner:
+    """The runner that carries out ``plan``."""
+    from .hogwild import AsyncThreadRunner
+    from .sync import SyncThreadRunner
+
+    if plan.mode == "sync":
+        return SyncThreadRunner(plan)
+    return AsyncThreadRunner(plan, locked=plan.mode == "locked")
+
+
+def make_runner(trainer: Trainer, workers: int | str, mode: str, micro_batches: int | None) -> ThreadRunner:
+    """``Trainer(workers=..., mode=..., micro_batches=...)``: check the options and build the runner."""
+    if workers == "auto":
+        from .auto import auto_plan, candidate_plans, measure_plans
+
+        check_options(workers, "sync" if mode is None else mode, micro_batches)
+        widths = [trainer.model.n_features] + [layer.n_out for layer in trainer.model.layers]
+        cores = available_cores()
+        prior = auto_plan(trainer.batch_size, widths, cores)
+        return runner_for(measure_plans(trainer, candidate_plans(trainer.batch_size, cores), prior))
+    return runner_for(fixed_plan(workers, mode, micro_batches))

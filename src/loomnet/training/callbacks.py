@@ -1,0 +1,62 @@
+"""Hooks into training: the Callback interface and the overfitting monitor every Trainer installs."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+
+class Callback:
+    """Hooks into training; ``on_epoch_end`` may return True to stop."""
+
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+    def on_batch_end(self, trainer: Trainer, epoch: int, step: int, batch_size: int, loss: float) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> bool | None: ...
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class OverfittingWarning(UserWarning):
+    """Validation loss rose for several epochs in a row while training loss fell."""
+
+
+class OverfittingMonitor(Callback):
+    """Warn when val_loss has risen ``patience`` epochs in a row while the training loss fell.
+
+    Installed by every Trainer (patience 5); pass your own in ``callbacks`` to change k, or
+    ``OverfittingMonitor(None)`` to switch it off. It reads only the history records, so a
+    resumed run warns exactly as an uninterrupted one. The warning is a ``warnings.warn``
+    (category ``OverfittingWarning``), once per streak; ``history.overfit_epoch`` holds the
+    first epoch it fired and ``history.notes`` a line per warning.
+    """
+
+    def __init__(self, patience: int | None = 5):
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"patience must be an integer >= 1 or None, got {patience!r}")
+        self.patience = patience
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        records = trainer.history.records
+        if self.patience is None or "val_loss" not in record:
+            return
+        streak = 0
+        for before, after in zip(records[-2::-1], records[:0:-1], strict=True):
+            if not (after["val_loss"] > before["val_loss"] and after["loss"] < before["loss"]):
+                break
+            streak += 1
+        if streak != self.patience:
+            return
+        epoch = record["epoch"]
+        first = records[-1 - streak]
+        message = (f"possible overfitting: validation loss rose {streak} epochs in a row "
+                   f"({first['val_loss']:.4g} -> {record['val_loss']:.4g}, epochs {first['epoch']}-{epoch}) "
+                   f"while training loss fell ({first['loss']:.4g} -> {record['loss']:.4g})")
+        if trainer.early_stopping is None:
+            message += "; early_stopping, more data, dropout or l2 would help"
+        history = trainer.history
+        if history.overfit_epoch is None:
+            history.overfit_epoch = epoch
+        history.notes.append(f"epoch {epoch}: {message}")
+        warnings.warn(message, OverfittingWarning, stacklevel=2)
