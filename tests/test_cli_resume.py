@@ -123,3 +123,24 @@ def test_the_interruption_message_says_what_can_be_resumed(tmp_path):
     assert "last checkpoint (at the start of epoch 4)" in resume_hint(checkpointer, "ck")
     checkpointer.saved_on_stop = True
     assert resume_hint(checkpointer, "ck") == "; checkpoint saved in ck, continue with --resume"
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("mode", ["hogwild", "locked"])
+def test_asynchronous_modes_checkpoint_mid_epoch_on_ctrl_c_and_resume(tmp_path, mode):
+    """Per-batch callbacks run on asynchronous workers too: the progress bar sees every step, Ctrl-C
+    saves a mid-epoch checkpoint with each worker's place in its shard, and the run resumes from it."""
+    threads = ["--workers", "2", "--mode", mode]
+    stopped = run_cli("train", *RUN, *threads, "-o", "m.loom", "--checkpoint-dir", "ck", cwd=tmp_path,
+                      prelude=_signal_at(2, 10, signal.SIGINT))
+    assert stopped.returncode == 130, stopped.stderr
+    assert "checkpoint saved in ck, continue with --resume" in stopped.stderr
+    header, _ = read_checkpoint(tmp_path / "ck" / "checkpoint.loom")
+    state = header["trainer"]
+    assert state["epoch"] == 2 and state["step"] >= 11
+    assert sum(state["lane_steps"]) == state["step"] and len(state["lane_steps"]) == 2
+    resumed = run_cli("train", *RUN, *threads, "-o", "m.loom", "--checkpoint-dir", "ck", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    model = load_model(tmp_path / "m.loom")
+    assert [r["epoch"] for r in model.history.records] == [1, 2, 3, 4, 5]
+    assert np.isfinite(model.params).all()

@@ -52,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=["sync", "hogwild", "locked"],
                    help="how worker threads combine gradients: sync (same bits for any --workers), hogwild "
                         "(asynchronous, lock-free) or locked (asynchronous, updates one at a time)")
+    p.add_argument("--micro-batches", type=positive_int, metavar="N",
+                   help="slices of each batch in --mode sync (default 8, whatever the machine: the same "
+                        "parameters for any --workers up to N); with --distributed, the data shards")
     p.add_argument("--distributed", choices=sorted(DISTRIBUTED_BACKENDS), help="train across processes")
     p.add_argument("--deterministic", action="store_true", help="with --distributed: add per-shard gradients in a "
                    "fixed order (bit-identical for any number of ranks)")
@@ -211,14 +214,14 @@ def _make_trainer(args: argparse.Namespace, out: Any, model: Any, X: np.ndarray,
             raise UsageError(f"--distributed {args.distributed} is not available in this installation ({exc})") \
                 from None
     accepted = inspect.signature(factory).parameters
-    for option in ("workers", "mode"):
+    for option in ("workers", "mode", "micro_batches"):
         value = getattr(args, option)
         if value is None:
             continue
         if option in accepted or any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
             kwargs[option] = value
         else:
-            out.warn(f"--{option} is ignored: this version of the trainer has no {option!r} option")
+            out.warn(f"--{option.replace('_', '-')} is ignored: this trainer has no {option!r} option")
     return factory(model, X, y, **kwargs)
 
 
@@ -231,7 +234,7 @@ def _settings(args: argparse.Namespace, target: str, task: str, X: np.ndarray, y
         X.update_digest(digest)
     digest.update(np.asarray(y).astype(str).tobytes() if y.dtype.kind in "OUS" else np.ascontiguousarray(y).tobytes())
     keys = ("data", "impute", "hidden", "activation", "dropout", "l2", "loss", "optimizer", "lr", "epochs",
-            "batch_size", "workers", "mode", "distributed", "deterministic", "val_fraction", "early_stopping",
+            "batch_size", "workers", "mode", "micro_batches", "distributed", "deterministic", "val_fraction", "early_stopping",
             "loss_threshold", "dtype", "seed")
     settings = {k: getattr(args, k) for k in keys}
     settings["hidden"] = list(args.hidden)
@@ -250,6 +253,8 @@ def _check_resume(saved: dict[str, Any], current: dict[str, Any], path: Path) ->
 def _check_outputs(args: argparse.Namespace, plot_path: Path | None) -> None:
     if args.mode and args.workers is None:
         raise UsageError(f"--mode {args.mode} needs --workers (a number or 'auto')")
+    if args.micro_batches and args.workers is None and not args.distributed:
+        raise UsageError("--micro-batches splits each batch over worker threads: give --workers too")
     if plot_path is not None:
         check_writable(plot_path, "the plot")
     if args.resume and not args.checkpoint_dir:
