@@ -29,9 +29,9 @@ class LoomnetMLP:
     name = "loomnet"
 
     def __init__(self, n_features: int, hidden: Sequence[int], n_classes: int, seed: int = 0):
-        from loomnet.layers import Dense
-        from loomnet.network import Sequential
-        from loomnet.optimizers import SGD
+        from loomnet.engine.layers import Dense
+        from loomnet.engine.network import Sequential
+        from loomnet.engine.optimizers import SGD
 
         layers = [Dense(width, "relu") for width in hidden] + [Dense(n_classes)]
         self.model = Sequential(layers, loss="softmax_cross_entropy", optimizer=SGD(LEARNING_RATE, MOMENTUM),

@@ -50,9 +50,9 @@ def peak_rss_bytes() -> int:
 
 
 def measure(gigabytes: float, steps: int, batch_size: int = 128, preprocess: str | None = None) -> dict:
-    from loomnet.layers import Dense
-    from loomnet.network import Sequential
-    from loomnet.optimizers import SGD
+    from loomnet.engine.layers import Dense
+    from loomnet.engine.network import Sequential
+    from loomnet.engine.optimizers import SGD
 
     baseline = peak_rss_bytes()
     n = int(gigabytes * 1e9) // (4 * N_FEATURES)

@@ -28,8 +28,8 @@ N_FEATURES, N_CLASSES, N_SAMPLES, BATCH = 100, 10, 16384, 256
 
 
 def _build(hidden: tuple[int, ...]):
-    from loomnet.layers import Dense
-    from loomnet.network import Sequential
+    from loomnet.engine.layers import Dense
+    from loomnet.engine.network import Sequential
 
     layers = [Dense(width, activation="relu") for width in hidden] + [Dense(N_CLASSES)]
     return Sequential(layers, loss="softmax_cross_entropy", optimizer="adam", seed=0)

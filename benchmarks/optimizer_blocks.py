@@ -1,4 +1,4 @@
-"""How big a block the optimisers should walk the flat arrays in (``loomnet.optimizers.BLOCK``).
+"""How big a block the optimisers should walk the flat arrays in (``loomnet.engine.optimizers.BLOCK``).
 
     python -m benchmarks.optimizer_blocks            # momentum SGD and Adam on 535,818 parameters
 
@@ -26,7 +26,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-import loomnet.optimizers as optimizers  # noqa: E402
+import loomnet.engine.optimizers as optimizers  # noqa: E402
 
 N_PARAMS = 535_818  # the 784-512-256-10 benchmark MLP
 SIZES = (1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 21)

@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SklearnMLP  # noqa: E402
 
 from loomnet import datasets  # noqa: E402
-from loomnet.preprocessing import StandardScaler, train_test_split  # noqa: E402
+from loomnet.engine.preprocessing import StandardScaler, train_test_split  # noqa: E402
 from loomnet.sklearn import MLPClassifier as LoomnetMLP  # noqa: E402
 
 

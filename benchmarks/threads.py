@@ -133,7 +133,7 @@ def gradient_threads(X, y, batch: int, samples: int, n: int) -> float:
     what a synchronous step with ``n`` workers cannot beat."""
     import threading
 
-    from loomnet.network import StepWorkspace
+    from loomnet.engine.network import StepWorkspace
 
     model = build()
     trainer = Trainer(model, X[:samples], y[:samples], batch_size=batch)  # prepares the data, builds the model
@@ -216,10 +216,10 @@ import json, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 from benchmarks.threads import synthetic
-from loomnet.parallel import search
+from loomnet import search
 X, y = synthetic({n})
 backend = sys.argv[1]
-from loomnet.parallel.backends import peak_rss_mb  # VmHWM: this process's own peak, not its parent's
+from loomnet.search.backends import peak_rss_mb  # VmHWM: this process's own peak, not its parent's
 base = peak_rss_mb()
 t0 = time.perf_counter()
 result = search.grid_search({{"hidden": [(32,), (64,)], "learning_rate": [0.001, 0.003]}}, X, y, cv=2, epochs=1,

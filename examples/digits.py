@@ -3,7 +3,7 @@
 import time
 
 from loomnet import Adam, Dense, Dropout, Sequential, datasets, train_test_split
-from loomnet.schedules import CosineDecay
+from loomnet.engine.schedules import CosineDecay
 
 X, y = datasets.load_digits()
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y, seed=0)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from loomnet import Dense, Sequential
-from loomnet.activations import Sigmoid
+from loomnet.engine.activations import Sigmoid
 
 x = np.array([0.5, -1.0, 2.0])
 w = np.array([0.4, 0.3, -0.2])

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from loomnet.activations import softmax
-from loomnet.losses import MeanSquaredError, SoftmaxCrossEntropy
+from loomnet.engine.activations import softmax
+from loomnet.engine.losses import MeanSquaredError, SoftmaxCrossEntropy
 
 # Mean squared error: the mean of the squared differences.
 y_true = np.array([[1.0], [0.0], [2.5]])

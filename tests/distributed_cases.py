@@ -7,8 +7,8 @@ import os
 import numpy as np
 
 from loomnet import datasets
-from loomnet.layers import Dense, Dropout
-from loomnet.network import Sequential
+from loomnet.engine.layers import Dense, Dropout
+from loomnet.engine.network import Sequential
 from loomnet.training import EarlyStopping
 
 _WEIGHTS = np.random.default_rng(3).uniform(0.5, 2.0, size=1797)

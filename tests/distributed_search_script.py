@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from loomnet import datasets
-from loomnet.parallel.search import grid_search
+from loomnet.search.jobs import grid_search
 
 GRID = {"hidden": [(16,), (32,)], "learning_rate": [1e-3, 3e-3]}
 

@@ -92,7 +92,7 @@ def tiny(out_dir: str, collective) -> None:
 def shards(out_dir: str, collective) -> None:
     """Each rank trains from a lazily encoded CSV and reports how many encoded rows it holds."""
     from loomnet import Dense, Sequential
-    from loomnet.data_io import open_training_table
+    from loomnet.io.tables import open_training_table
 
     _, table, y = open_training_table(os.path.join(out_dir, "shards.csv"), "y", chunk_rows=50)
     model = Sequential([Dense(8, "relu"), Dense(2)], seed=0)

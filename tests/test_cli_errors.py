@@ -95,7 +95,7 @@ def test_corrupted_model_is_a_user_error(workdir, tmp_path):
 
 def test_internal_failure_exits_1_with_one_line(workdir):
     prelude = """
-    import loomnet.commands.datasets as d
+    import loomnet.cli.commands.datasets as d
     def broken(args, out):
         raise RuntimeError("boom")
     d.run = broken

@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from loomnet.data_io import TableEncoder, read_frame
-from loomnet.modelfile import open_model
+from loomnet.io.modelfile import open_model
+from loomnet.io.tables import TableEncoder, read_frame
 
 from .cli_helpers import TINY, run_cli, write_people_csv
 
@@ -107,7 +107,7 @@ def test_datasets_lists_every_builtin_and_generators_take_sizes(tmp_path):
 
 def test_models_saved_from_python_work_with_the_cli(tmp_path):
     from loomnet import Dense, Sequential, datasets
-    from loomnet.modelfile import save_model
+    from loomnet.io.modelfile import save_model
 
     data = datasets.load("diabetes")
     model = Sequential([Dense(4, "relu"), Dense(1)], loss="mse", target_preprocess="standard")
@@ -140,7 +140,7 @@ def test_predict_memory_stays_flat_on_a_large_csv(tmp_path):
     assert run_cli("train", "small.csv", "--target", "y", *TINY, cwd=tmp_path).returncode == 0
     report_peak = """
     import atexit, sys
-    from loomnet.parallel.backends import peak_rss_mb  # VmHWM: ru_maxrss would include pytest's own peak
+    from loomnet.search.backends import peak_rss_mb  # VmHWM: ru_maxrss would include pytest's own peak
     atexit.register(lambda: print(f"peak_kb={peak_rss_mb() * 1024:.0f}", file=sys.stderr))
     """
     result = run_cli("predict", "model.loom", "big.csv", "--chunk-rows", "4096", "-o", "out.csv", "--quiet",

@@ -8,8 +8,8 @@ import signal
 import numpy as np
 import pytest
 
-from loomnet.checkpoint import read_checkpoint
-from loomnet.modelfile import load_model
+from loomnet.io.checkpoint import read_checkpoint
+from loomnet.io.modelfile import load_model
 
 from .cli_helpers import assert_user_error, run_cli
 
@@ -23,7 +23,7 @@ def _signal_at(epoch: int, step: int, signum: int) -> str:
     """Python run inside the CLI process: send ``signum`` to itself after the given step."""
     return f"""
     import os
-    from loomnet.commands import train
+    from loomnet.cli.commands import train
     class Interrupting(train.ProgressBar):
         def on_batch_end(self, trainer, epoch, step, batch_size, loss):
             super().on_batch_end(trainer, epoch, step, batch_size, loss)
@@ -114,7 +114,7 @@ def test_resume_with_different_options_is_refused(tmp_path):
 
 
 def test_the_interruption_message_says_what_can_be_resumed(tmp_path):
-    from loomnet.commands.training_hooks import Checkpointer, resume_hint
+    from loomnet.cli.commands.training_hooks import Checkpointer, resume_hint
 
     checkpointer = Checkpointer(tmp_path / "checkpoint.loom", 1, {}, save=None)
     assert resume_hint(None, None) == ""

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from loomnet.modelfile import open_model
+from loomnet.io.modelfile import open_model
 
 from .cli_helpers import TINY, run_cli, write_people_csv
 

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from loomnet.activations import ACTIVATIONS, get_activation, log_softmax, softmax
+from loomnet.engine.activations import ACTIVATIONS, get_activation, log_softmax, softmax
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

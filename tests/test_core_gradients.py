@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from loomnet import ActivationLayer, Dense, Dropout, Sequential
-from loomnet.activations import ACTIVATIONS, get_activation
-from loomnet.losses import LOSSES, get_loss
+from loomnet.engine.activations import ACTIVATIONS, get_activation
+from loomnet.engine.losses import LOSSES, get_loss
 
 from .gradcheck import numeric_gradient, relative_error
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from loomnet import SGD, Adagrad, Adam, AdamW, RMSprop
-from loomnet.optimizers import clip_by_global_norm, get_optimizer
-from loomnet.schedules import (
+from loomnet.engine.optimizers import clip_by_global_norm, get_optimizer
+from loomnet.engine.schedules import (
     CosineDecay,
     ExponentialDecay,
     InverseScaling,
@@ -151,7 +151,7 @@ def _sklearn_form(name, *args, **kwargs):
 def test_blockwise_update_is_bit_identical_to_one_pass(monkeypatch, make, dtype):
     """The update walks the flat arrays in cache-sized blocks; elementwise math must not notice:
     a size that is not a multiple of the block, compared against one pass over everything."""
-    import loomnet.optimizers as optimizers
+    import loomnet.engine.optimizers as optimizers
 
     n = 3 * 1000 + 17
     rng = np.random.default_rng(1)
@@ -181,7 +181,7 @@ def test_a_step_applied_range_by_range_in_threads_gives_the_bits_of_one_step(mon
     each through its own scratch block (as the synchronous data-parallel workers do)."""
     import threading
 
-    import loomnet.optimizers as optimizers
+    import loomnet.engine.optimizers as optimizers
 
     monkeypatch.setattr(optimizers, "BLOCK", 700)
     n = 3 * 1000 + 17
@@ -358,7 +358,7 @@ def test_an_optimizer_pickled_by_0_1_is_upgraded_when_unpickled():
 def test_only_updates_that_need_a_temporary_walk_the_arrays_in_blocks(monkeypatch, make, grad_scaled, blocks):
     """Blocks keep a temporary's block in cache between passes; without a temporary (momentum
     SGD given lr·g, the training loop's case) each block would only add Python overhead."""
-    import loomnet.optimizers as optimizers
+    import loomnet.engine.optimizers as optimizers
 
     monkeypatch.setattr(optimizers, "BLOCK", 1000)
     n = 3 * 1000 + 17

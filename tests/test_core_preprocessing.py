@@ -5,7 +5,7 @@ import pytest
 from sklearn import preprocessing as skp
 
 from loomnet import Dense, Sequential
-from loomnet.preprocessing import (
+from loomnet.engine.preprocessing import (
     LabelEncoder,
     MinMaxScaler,
     OneHotEncoder,

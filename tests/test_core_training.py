@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from loomnet import SGD, Adam, Dense, Dropout, EarlyStopping, Sequential, Trainer, TrainingDivergedError, datasets
-from loomnet.preprocessing import train_test_split
+from loomnet.engine.preprocessing import train_test_split
 
 
 def test_xor_2_4_1_sigmoid_mse_full_batch_reaches_100_percent():
@@ -161,7 +161,7 @@ def test_dropout_is_inactive_at_inference():
 
 
 def test_digits_reaches_97_percent():
-    from loomnet.schedules import CosineDecay
+    from loomnet.engine.schedules import CosineDecay
 
     X, y = datasets.load_digits()
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, seed=0)

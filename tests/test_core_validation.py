@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from loomnet import Adam, Dense, Dropout, Sequential
-from loomnet.losses import get_loss
+from loomnet.engine.losses import get_loss
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loomnet.data_io import DataError, TableEncoder, iter_frames, read_frame
+from loomnet.io.tables import DataError, TableEncoder, iter_frames, read_frame
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_messages_name_the_real_file_line_despite_blank_and_multiline_rows(csv_p
 
 
 def test_imputation_uses_training_statistics_and_survives_a_round_trip():
-    from loomnet.data_io import Frame
+    from loomnet.io.tables import Frame
 
     train = Frame("train", ["a", "y"], {"a": np.array(["1", "2", "", "10"], dtype=object),
                                         "y": np.array([0, 1, 0, 1])})
@@ -44,7 +44,7 @@ def test_imputation_uses_training_statistics_and_survives_a_round_trip():
 
 
 def test_task_is_guessed_from_the_target():
-    from loomnet.data_io import Frame
+    from loomnet.io.tables import Frame
 
     def task(y):
         frame = Frame("f", ["x", "t"], {"x": np.zeros(len(y)), "t": np.asarray(y)})
@@ -95,7 +95,7 @@ def test_builtin_generators_take_sizes_and_bad_options_are_data_errors():
 
 @pytest.mark.parametrize("impute", ["mean", "median"])
 def test_streamed_training_table_equals_fitting_the_whole_file(tmp_path, impute):
-    from loomnet.data_io import read_training_table
+    from loomnet.io.tables import read_training_table
 
     rng = np.random.default_rng(1)
     lines = ["size,code,colour,y"]
@@ -118,7 +118,7 @@ def test_streamed_training_table_equals_fitting_the_whole_file(tmp_path, impute)
     # The lazily encoded table (what an MPI rank reads its shard from) gives the same rows and digest.
     import hashlib
 
-    from loomnet.data_io import open_training_table
+    from loomnet.io.tables import open_training_table
 
     lazy_encoder, table, lazy_y = open_training_table(str(path), "y", impute, None, chunk_rows=6)
     assert lazy_encoder.to_dict() == encoder.to_dict() and lazy_y.tolist() == y.tolist()
@@ -132,7 +132,7 @@ def test_streamed_training_table_equals_fitting_the_whole_file(tmp_path, impute)
 
 
 def test_streamed_training_table_reports_the_first_missing_value_and_identifier_columns(tmp_path):
-    from loomnet.data_io import MAX_CATEGORIES, read_training_table
+    from loomnet.io.tables import MAX_CATEGORIES, read_training_table
 
     path = tmp_path / "m.csv"
     path.write_text("a,b,y\n" + "".join(f"{i},{'' if i == 11 else 'k'},{i % 2}\n" for i in range(20)))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import loomnet as ln
-from loomnet.modelfile import load_model
+from loomnet.io.modelfile import load_model
 from tests.cli_helpers import run_cli, write_people_csv
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.filterwarnings("ignore:.*workers on.*cores:RuntimeWarning")]

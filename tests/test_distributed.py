@@ -81,7 +81,7 @@ def test_one_shard_deterministic_run_is_bit_identical_to_plain_trainer():
 
 def test_one_shard_deterministic_run_with_momentum_sgd_is_bit_identical_to_plain_trainer():
     """SGD takes lr·g from the backward pass in both loops: the same bits, L2 and dropout on."""
-    from loomnet.optimizers import SGD
+    from loomnet.engine.optimizers import SGD
 
     data = datasets.load("digits")
     train = {"epochs": 2, "batch_size": 64, "seed": 3}
@@ -231,7 +231,7 @@ def _loomnet(*args: str, ranks: int | None = None, cwd: Path) -> subprocess.Comp
 @needs_mpi
 @pytest.mark.timeout(240)
 def test_cli_two_ranks_write_once_and_resume_in_one_process_bit_for_bit(tmp_path):
-    from loomnet.modelfile import load_model
+    from loomnet.io.modelfile import load_model
 
     common = ("--distributed", "mpi", "--deterministic", "--checkpoint-dir", "ckpt")
     two = _loomnet(*common, "--epochs", "2", "-o", "half.loom", ranks=2, cwd=tmp_path)
@@ -245,7 +245,7 @@ def test_cli_two_ranks_write_once_and_resume_in_one_process_bit_for_bit(tmp_path
 @needs_mpi
 @pytest.mark.timeout(240)
 def test_cli_two_ranks_match_the_one_process_command_within_1e_6(tmp_path):
-    from loomnet.modelfile import load_model
+    from loomnet.io.modelfile import load_model
 
     _loomnet("--distributed", "mpi", "--epochs", "3", "-o", "two.loom", ranks=2, cwd=tmp_path)
     _loomnet("--epochs", "3", "-o", "one.loom", cwd=tmp_path)
@@ -271,7 +271,7 @@ def test_grid_search_on_mpi_workers_scores_like_the_thread_pool(tmp_path):
 @pytest.mark.timeout(120)
 def test_a_failing_search_job_on_an_mpi_worker_reaches_the_caller():
     # The job runner is pow(job, X, y): pow(2, 3, 0) raises ValueError in the spawned worker.
-    code = ("from loomnet.distributed.search import run_jobs_mpi\n"
+    code = ("from loomnet.search.mpi import run_jobs_mpi\n"
             "try:\n"
             "    run_jobs_mpi(pow, [2], 3, 0, n_jobs=1)\n"
             "except ValueError as exc:\n"
@@ -283,7 +283,7 @@ def test_a_failing_search_job_on_an_mpi_worker_reaches_the_caller():
 @needs_mpi
 @pytest.mark.timeout(240)
 def test_cli_hybrid_workers_keep_the_deterministic_bits(tmp_path):
-    from loomnet.modelfile import load_model
+    from loomnet.io.modelfile import load_model
 
     common = ("--distributed", "mpi", "--deterministic", "--epochs", "2")
     _loomnet(*common, "--workers", "2", "-o", "threads.loom", cwd=tmp_path)

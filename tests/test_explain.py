@@ -7,6 +7,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from loomnet import Dense, Sequential
+from loomnet.cli.explain_plots import image_shape, plot_attribution_images, plot_importance
 from loomnet.explain import (
     METHODS,
     explain,
@@ -14,7 +15,6 @@ from loomnet.explain import (
     integrated_gradients,
     permutation_importance,
 )
-from loomnet.explain_plots import image_shape, plot_attribution_images, plot_importance
 from loomnet.parallel import available_cores
 
 OFFSETS = np.array([0.0, 5.0, -3.0, 10.0, 2.0, 0.0])

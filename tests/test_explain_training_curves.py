@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from loomnet import Dense, EarlyStopping, History, OverfittingMonitor, OverfittingWarning, Sequential, Trainer, plots
+from loomnet import Dense, EarlyStopping, History, OverfittingMonitor, OverfittingWarning, Sequential, Trainer
+from loomnet.cli import plots
 
 
 def overfitting_setup() -> tuple[Sequential, dict]:

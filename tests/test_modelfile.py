@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from loomnet import Dense, Dropout, Sequential, datasets
-from loomnet.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
-from loomnet.modelfile import (
+from loomnet.io.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
+from loomnet.io.modelfile import (
     FORMAT_VERSION,
     MAGIC,
     ModelFileError,
@@ -168,7 +168,7 @@ def test_writing_into_a_fifo_or_device_never_replaces_it(tmp_path):
     import stat
     import threading
 
-    from loomnet.modelfile import atomic_write, is_special_file
+    from loomnet.io.modelfile import atomic_write, is_special_file
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -58,7 +58,7 @@ def test_hogwild_divergence_restores_the_last_finite_params():
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_one_hogwild_worker_is_the_plain_loop_bit_for_bit_even_with_a_plateau_schedule(optimizer):
-    from loomnet.schedules import ReduceOnPlateau
+    from loomnet.engine.schedules import ReduceOnPlateau
 
     data = ln.datasets.make_classification(400, 8, seed=0)
 

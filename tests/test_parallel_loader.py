@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import loomnet as ln
-from loomnet.parallel import PrefetchLoader, fit_stream
+from loomnet import PrefetchLoader, fit_stream
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -71,7 +71,7 @@ def test_fit_stream_learns_from_a_memory_mapped_file(tmp_path):
 _LARGER_THAN_MEMORY = textwrap.dedent("""
     import resource, sys
     import numpy as np
-    from loomnet.parallel import PrefetchLoader
+    from loomnet import PrefetchLoader
 
     path, n_rows, n_cols, allowed_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     y = np.arange(n_rows) % 2
@@ -83,7 +83,7 @@ _LARGER_THAN_MEMORY = textwrap.dedent("""
 
     limit = int((vm_data_mb() + allowed_mb) * 2**20)
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    from loomnet.parallel.backends import peak_rss_mb  # VmHWM: ru_maxrss would start at pytest's peak
+    from loomnet.search.backends import peak_rss_mb  # VmHWM: ru_maxrss would start at pytest's peak
     rss_before = peak_rss_mb()
     try:
         np.load(path)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import loomnet as ln
-from loomnet.layers import Dense
+from loomnet.engine.layers import Dense
 from loomnet.parallel import WorkerPool
 from loomnet.training import Callback, Trainer
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import loomnet as ln
-from loomnet.parallel import search
+from loomnet.search import jobs as search
 
 pytestmark = pytest.mark.timeout(120)
 GRID = {"hidden": [(16,), (32,)], "learning_rate": [0.003, 0.01]}
@@ -82,14 +82,14 @@ def test_bad_backend_is_refused_with_the_valid_ones(digits):
 _PEAK_FOR_MODELS = textwrap.dedent("""
     import sys
     import numpy as np
-    from loomnet.parallel import search
+    from loomnet.search import jobs as search
 
     n_models = int(sys.argv[1])
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40_000, 200)).astype(np.float32)   # 32 MB
     y = (X[:, 0] > 0).astype(int)
     search.grid_search({"seed": list(range(2))}, X[:2000], y[:2000], cv=2, epochs=1)  # warm up
-    from loomnet.parallel.backends import peak_rss_mb  # VmHWM: ru_maxrss would start at pytest's peak
+    from loomnet.search.backends import peak_rss_mb  # VmHWM: ru_maxrss would start at pytest's peak
     base = peak_rss_mb()
     search.run_search([{"seed": s, "hidden": (8,)} for s in range(n_models // 2)], X, y, cv=2, epochs=1,
                       batch_size=256, n_jobs=n_models)

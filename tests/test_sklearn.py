@@ -389,3 +389,20 @@ def test_epoch_shuffle_draws_what_sklearn_utils_shuffle_draws():
         theirs = shuffle(theirs, random_state=theirs_rs)
         np.testing.assert_array_equal(ours, theirs)
     assert ours_rs.randint(1 << 30) == theirs_rs.randint(1 << 30)  # the streams stay in step
+
+
+def test_an_estimator_pickled_under_the_0_2_module_names_still_loads():
+    """0.2 kept the engine in flat modules (loomnet.network, loomnet.optimizers, ...): a pickle naming them loads."""
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(np.random.default_rng(0).normal(size=(30, 3)), np.arange(30) % 2)
+    blob = pickle.dumps(est, protocol=2)  # protocol 2 names classes as text lines: "cMODULE\nNAME\n"
+    replaced = 0
+    for module in (b"network", b"layers", b"losses", b"activations", b"preprocessing", b"schedules"):
+        new_path = b"c" + b"loomnet.engine." + module + b"\n"
+        replaced += new_path in blob
+        blob = blob.replace(new_path, b"c" + b"loomnet." + module + b"\n")
+    assert replaced >= 3 and b"loomnet.engine." not in blob
+    revived = pickle.loads(blob)
+    X = np.random.default_rng(1).normal(size=(5, 3))
+    np.testing.assert_array_equal(revived.predict_proba(X), est.predict_proba(X))

@@ -13,9 +13,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from loomnet.layers import Dense, Dropout
-from loomnet.network import Sequential, StepWorkspace
-from loomnet.optimizers import SGD, Adam
+from loomnet.engine.layers import Dense, Dropout
+from loomnet.engine.network import Sequential, StepWorkspace
+from loomnet.engine.optimizers import SGD, Adam
 from loomnet.training import Trainer
 
 from .gradcheck import numeric_gradient, relative_error
@@ -236,7 +236,7 @@ def test_gradient_scale_multiplies_the_gradient_not_the_loss():
 
 
 def test_softmax_cross_entropy_takes_integer_valued_float_labels():
-    from loomnet.losses import SoftmaxCrossEntropy
+    from loomnet.engine.losses import SoftmaxCrossEntropy
 
     rng = np.random.default_rng(2)
     out, y = rng.standard_normal((6, 3)), rng.integers(0, 3, 6)

@@ -1,12 +1,27 @@
-"""loomnet: neural networks from first principles on NumPy, trained in parallel with threads."""
+"""loomnet: neural networks from first principles on NumPy, trained in parallel with threads.
 
-from . import activations, datasets, initializers, losses, metrics, optimizers, parallel, preprocessing, schedules
-from .layers import ActivationLayer, Dense, Dropout, Layer, Workspace
-from .modelfile import ModelFileError, load_model, save_model
-from .network import Sequential
-from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
-from .parallel import PrefetchLoader, bagging, cross_validate, fit_stream, grid_search, random_search
-from .preprocessing import MinMaxScaler, StandardScaler, train_test_split
+The package is laid out by role:
+
+- :mod:`loomnet.engine`: layers, activations, losses, initialisers, the network, optimisers,
+  schedules, preprocessing, metrics;
+- :mod:`loomnet.training`: the training step, the epoch loop and its data objects;
+- :mod:`loomnet.parallel`: the thread runners (synchronous, Hogwild, locked, ``workers="auto"``);
+- :mod:`loomnet.distributed`: the MPI runner;
+- :mod:`loomnet.search`: model search on threads, processes or MPI;
+- :mod:`loomnet.io`: model files, checkpoints, tables, built-in datasets;
+- :mod:`loomnet.cli`: the ``loomnet`` command.
+"""
+
+from . import parallel, search
+from ._version import __version__
+from .engine import activations, initializers, losses, metrics, optimizers, preprocessing, schedules
+from .engine.layers import ActivationLayer, Dense, Dropout, Layer, Workspace
+from .engine.network import Sequential
+from .engine.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from .engine.preprocessing import MinMaxScaler, StandardScaler, train_test_split
+from .io import datasets
+from .io.modelfile import ModelFileError, load_model, save_model
+from .search import bagging, cross_validate, grid_search, random_search
 from .training import (
     Callback,
     EarlyStopping,
@@ -17,15 +32,18 @@ from .training import (
     TrainingDivergedError,
     fit,
 )
+from .training.loader import PrefetchLoader
+from .training.streaming import fit_stream
+from ._moved import register as _register_moved_modules
 
-__version__ = "0.2.0"
+_register_moved_modules()
 
 __all__ = [
     "SGD", "ActivationLayer", "Adagrad", "Adam", "AdamW", "Callback", "Dense", "Dropout",
     "EarlyStopping", "History", "Layer", "MinMaxScaler", "OverfittingMonitor", "OverfittingWarning",
     "RMSprop", "Sequential", "StandardScaler",
-    "Trainer", "TrainingDivergedError", "Workspace", "activations", "datasets", "fit", "initializers",
-    "losses", "metrics", "optimizers", "parallel", "preprocessing", "schedules", "train_test_split",
-    "PrefetchLoader", "bagging", "cross_validate", "fit_stream", "grid_search", "random_search",
-    "ModelFileError", "load_model", "save_model",
+    "Trainer", "TrainingDivergedError", "Workspace", "__version__", "activations", "datasets", "fit",
+    "initializers", "losses", "metrics", "optimizers", "parallel", "preprocessing", "schedules", "search",
+    "train_test_split", "PrefetchLoader", "bagging", "cross_validate", "fit_stream", "grid_search",
+    "random_search", "ModelFileError", "load_model", "save_model",
 ]

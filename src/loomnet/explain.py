@@ -1,6 +1,6 @@
 """What a fitted network relies on: permutation importance and gradient attributions.
 
-All functions take a fitted :class:`~loomnet.network.Sequential` and *raw* inputs (as given to
+All functions take a fitted :class:`~loomnet.engine.network.Sequential` and *raw* inputs (as given to
 ``fit``/``predict``); the fitted preprocessing is applied inside. Gradients are taken with
 respect to the raw features: the scalers are per-column affine maps ``x' = a·x + c``, so by the
 chain rule ``∂f/∂x = a · ∂f/∂x'``. Integrated gradients and gradient × (input − baseline) do
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import metrics
-from ._validation import check_array, check_consistent_length, check_positive
+from .engine import metrics
+from .engine._validation import check_array, check_consistent_length, check_positive
 from .parallel.cores import available_cores, blas_limits, blas_threads_per_worker
 from .parallel.pool import WorkerPool
 
 if TYPE_CHECKING:
-    from .network import Sequential
+    from .engine.network import Sequential
 
 Array = NDArray[np.floating]
 METHODS = ("permutation", "integrated-gradients", "saliency", "gradient-x-input")

@@ -1,6 +1,6 @@
 """Build and take apart .loom files byte by byte, to craft hostile ones.
 
-Layout (see loomnet.modelfile): ``b"LOOMNET\\0"`` | u64 little-endian header length | JSON header |
+Layout (see loomnet.io.modelfile): ``b"LOOMNET\\0"`` | u64 little-endian header length | JSON header |
 safetensors blob; the safetensors blob is itself u64 length | JSON | raw tensor bytes. ``join``
 recomputes the SHA-256 and size in the header, so a crafted file gets past the checksum and
 reaches the deeper checks.

@@ -1,6 +1,6 @@
 """The model-file API the reliability tests use (one place to adapt if it changes).
 
-Until loomnet.modelfile exists, a JSON + .npy stand-in lets the engine-only tests run.
+Until loomnet.io.modelfile exists, a JSON + .npy stand-in lets the engine-only tests run.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from loomnet import Sequential
 
 try:
-    from loomnet.modelfile import ModelFileError, load_model, save_model
+    from loomnet.io.modelfile import ModelFileError, load_model, save_model
 except ImportError:  # the model-file module is not there yet
     class ModelFileError(ValueError):
         pass

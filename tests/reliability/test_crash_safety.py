@@ -23,8 +23,8 @@ import pytest
 
 pytest.importorskip("loomnet.cli")
 
-from loomnet.checkpoint import read_checkpoint  # noqa: E402
-from loomnet.modelfile import load_model  # noqa: E402
+from loomnet.io.checkpoint import read_checkpoint  # noqa: E402
+from loomnet.io.modelfile import load_model  # noqa: E402
 
 KILLER = Path(__file__).with_name("killer.py")
 TRAIN = ["train", "builtin:digits", "--hidden", "64,32", "--dropout", "0.1", "--epochs", "30", "--batch-size", "16",
@@ -178,7 +178,7 @@ def test_resume_from_a_damaged_checkpoint_is_refused_in_one_line(tmp_path, damag
         checkpoint.write_bytes(bytes(blob[: len(blob) // 2]))
     else:
         from loomnet import Dense, Sequential
-        from loomnet.modelfile import save_model
+        from loomnet.io.modelfile import save_model
 
         model = Sequential([Dense(2)])
         model.fit([[0.0], [1.0]], [0, 1], epochs=1)

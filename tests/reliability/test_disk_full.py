@@ -19,8 +19,8 @@ import pytest
 
 pytest.importorskip("loomnet.cli")
 
-from loomnet.checkpoint import read_checkpoint  # noqa: E402
-from loomnet.modelfile import load_model  # noqa: E402
+from loomnet.io.checkpoint import read_checkpoint  # noqa: E402
+from loomnet.io.modelfile import load_model  # noqa: E402
 
 KILLER = Path(__file__).with_name("killer.py")
 TRAIN = ["train", "builtin:digits", "--hidden", "32", "--epochs", "30", "--batch-size", "8", "--seed", "3",

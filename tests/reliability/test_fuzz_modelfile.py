@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("loomnet.modelfile")
+pytest.importorskip("loomnet.io.modelfile")
 
-from loomnet.checkpoint import read_checkpoint  # noqa: E402
-from loomnet.modelfile import ModelFileError, load_model, save_model  # noqa: E402
+from loomnet.io.checkpoint import read_checkpoint  # noqa: E402
+from loomnet.io.modelfile import ModelFileError, load_model, save_model  # noqa: E402
 
 from .conftest import blobs  # noqa: E402
 from .loomcraft import join, split, st_join, st_split  # noqa: E402
@@ -56,7 +56,7 @@ def loads_or_refuses(path, reader=load_model) -> None:
 @pytest.fixture(scope="module")
 def valid_files(tmp_path_factory, trained_model) -> dict[str, bytes]:
     from loomnet import Dense, Sequential
-    from loomnet.checkpoint import save_checkpoint
+    from loomnet.io.checkpoint import save_checkpoint
     from loomnet.training import Trainer
 
     folder = tmp_path_factory.mktemp("valid")
@@ -184,7 +184,7 @@ import os, sys, tempfile, warnings
 import atheris
 
 with atheris.instrument_imports():
-    from loomnet.modelfile import ModelFileError, load_model
+    from loomnet.io.modelfile import ModelFileError, load_model
 
 fd, PATH = tempfile.mkstemp(suffix=".loom")
 os.close(fd)

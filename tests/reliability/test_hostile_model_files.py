@@ -20,7 +20,7 @@ import zipfile
 import numpy as np
 import pytest
 
-pytest.importorskip("loomnet.modelfile")
+pytest.importorskip("loomnet.io.modelfile")
 
 from .conftest import blobs  # noqa: E402
 from .loomcraft import Payload, join, split, st_join  # noqa: E402
@@ -185,7 +185,7 @@ def test_a_gigantic_architecture_is_refused_under_a_1_gib_address_space_limit(tm
     path = write(tmp_path, join(header, weights))
     script = textwrap.dedent(f"""
         import resource, sys
-        from loomnet.modelfile import ModelFileError, load_model
+        from loomnet.io.modelfile import ModelFileError, load_model
         resource.setrlimit(resource.RLIMIT_AS, (2**30 + 512 * 2**20, resource.RLIM_INFINITY))
         try:
             load_model({str(path)!r})

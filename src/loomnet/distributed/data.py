@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..preprocessing import MinMaxScaler, StandardScaler, Transformer
+from ..engine.preprocessing import MinMaxScaler, StandardScaler, Transformer
 from ..training import TrainingData
 from .comm import Collective
 

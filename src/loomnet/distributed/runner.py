@@ -22,15 +22,15 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from ..network import StepWorkspace
+from ..engine.network import StepWorkspace
 from ..parallel.pool import WorkerPool
 from ..training import Lane, SerialRunner, TrainingDivergedError
 from .comm import Collective, abort_on_error
 from .data import ShardPlan
 
 if TYPE_CHECKING:
-    from ..network import Sequential
-    from ..optimizers import StepUpdate
+    from ..engine.network import Sequential
+    from ..engine.optimizers import StepUpdate
     from ..training import Batch, Step, Trainer
 
 Array = NDArray[np.floating]

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import check_array, check_positive
-from ..preprocessing import train_test_split
+from ..engine._validation import check_array, check_positive
+from ..engine.preprocessing import train_test_split
 from ..training import Callback, EarlyStopping, OverfittingMonitor, Trainer
 from ..training.data import check_weights, combine_weights, stratifiable
 from .comm import Collective, agree_on_errors, get_collective, plan_threads
@@ -22,7 +22,7 @@ from .data import ShardedData, ShardPlan, fit_scaler_on_shards, open_rows, read_
 from .runner import MPIRunner
 
 if TYPE_CHECKING:
-    from ..network import Sequential
+    from ..engine.network import Sequential
 
 Array = NDArray[np.floating]
 DETERMINISTIC_SHARDS = 8  # default shard count of the deterministic reduction: the same bits on 1..8 ranks

@@ -23,7 +23,7 @@ from .cores import available_cores
 from .plan import ParallelPlan, runner_for
 
 if TYPE_CHECKING:
-    from ..network import Sequential
+    from ..engine.network import Sequential
 
 HOGWILD_MAX_BATCH = 32   # at or below: asynchronous workers
 MIN_SLICE_ROWS = 32      # a synchronous micro-batch smaller than this leaves BLAS idle

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..optimizers import THREAD_BLOCK
+from ..engine.optimizers import THREAD_BLOCK
 from ..training import Lane
 from .threads import ThreadRunner
 

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from ..network import StepWorkspace
-from ..optimizers import BLOCK, THREAD_BLOCK
+from ..engine.network import StepWorkspace
+from ..engine.optimizers import BLOCK, THREAD_BLOCK
 from .threads import ThreadRunner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from ..optimizers import StepUpdate
+    from ..engine.optimizers import StepUpdate
     from ..training import Batch, Lane, Step, Trainer
 
 Array = NDArray[np.floating]

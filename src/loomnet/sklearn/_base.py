@@ -20,10 +20,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..layers import Dense, Dropout
-from ..losses import SoftmaxCrossEntropy
-from ..network import Sequential
-from ..optimizers import Adagrad, AdamW, Optimizer, RMSprop
+from ..engine.layers import Dense, Dropout
+from ..engine.losses import SoftmaxCrossEntropy
+from ..engine.network import Sequential
+from ..engine.optimizers import Adagrad, AdamW, Optimizer, RMSprop
 from ..training import TrainingDivergedError
 from ._params import ACTIVATIONS, STOCHASTIC_SOLVERS, check_sample_weight, hidden_sizes, validate_hyperparameters
 from ._training import SklearnBookkeeping, fit_lbfgs, sklearn_trainer

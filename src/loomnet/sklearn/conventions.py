@@ -22,11 +22,11 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from ..layers import Dense
-from ..losses import BinaryCrossEntropy, Loss, MeanSquaredError
-from ..network import Sequential
-from ..optimizers import Adam, Optimizer
-from ..schedules import Constant
+from ..engine.layers import Dense
+from ..engine.losses import BinaryCrossEntropy, Loss, MeanSquaredError
+from ..engine.network import Sequential
+from ..engine.optimizers import Adam, Optimizer
+from ..engine.schedules import Constant
 
 Array = NDArray[np.floating]
 

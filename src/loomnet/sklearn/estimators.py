@@ -16,7 +16,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ..losses import SoftmaxCrossEntropy
+from ..engine.losses import SoftmaxCrossEntropy
 from ._base import BaseMLP
 from ._params import check_choice
 from .conventions import HalfPoissonDeviance, HalfSquaredError, SummedBinaryCrossEntropy

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import check_array
+from ..engine._validation import check_array
 from .streams import epoch_permutation
 
 if TYPE_CHECKING:
-    from ..network import Sequential, StepWorkspace
+    from ..engine.network import Sequential, StepWorkspace
 
 Array = NDArray[np.floating]
 Order = Callable[[int, int], NDArray[np.int64]]  # (epoch, n) -> positions 0..n-1 in the epoch's order
@@ -114,8 +114,8 @@ def prepare_data(model: Sequential, X: ArrayLike, y: ArrayLike, *, sample_weight
                  seed: int) -> tuple[TrainingData, tuple[Array, NDArray, NDArray] | None]:
     """Validate (X, y), carve out the validation rows, fit the preprocessing on the training rows
     only (validation data never leaks in) and encode both parts; return (data, validation)."""
-    from .._validation import check_consistent_length
-    from ..preprocessing import train_test_split
+    from ..engine._validation import check_consistent_length
+    from ..engine.preprocessing import train_test_split
 
     X_arr = check_array(X, name="X")
     y_arr = np.asarray(y)

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import check_positive
-from ..network import Sequential, StepWorkspace
+from ..engine._validation import check_positive
+from ..engine.network import Sequential, StepWorkspace
 from .callbacks import Callback, OverfittingMonitor
 from .data import TrainingData, prepare_data
 from .history import History, TrainingDivergedError, format_record

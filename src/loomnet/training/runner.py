@@ -29,8 +29,8 @@ from numpy.typing import NDArray
 from .step import Lane, serial_gradient
 
 if TYPE_CHECKING:
-    from ..network import Sequential
-    from ..optimizers import StepUpdate
+    from ..engine.network import Sequential
+    from ..engine.optimizers import StepUpdate
     from .loop import Trainer
     from .step import Batch, Step
 

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ..network import StepWorkspace
+from ..engine.network import StepWorkspace
 from .history import TrainingDivergedError
 from .streams import BatchNoise
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..network import Sequential
-    from ..optimizers import Optimizer, StepUpdate
+    from ..engine.network import Sequential
+    from ..engine.optimizers import Optimizer, StepUpdate
     from .data import TrainingData
 
 Array = NDArray[np.floating]

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from ..metrics import r2_score
+from ..engine.metrics import r2_score
 
 if TYPE_CHECKING:
-    from ..network import Sequential
+    from ..engine.network import Sequential
 
 
 def validation_scores(model: Sequential, out: NDArray[np.floating], y: NDArray) -> dict[str, float]:

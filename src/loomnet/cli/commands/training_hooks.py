@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..training import Callback
+from ...training import Callback
 
 
 def format_epoch(record: dict[str, Any], epochs: int) -> str:
@@ -88,7 +88,7 @@ class TrainingMetric(Callback):
         Xs, ys = X[sample], y[sample]
         out = np.concatenate([model.forward(Xs[i:i + 512])[0] for i in range(0, len(Xs), 512)])
         if model.loss.task == "regression":
-            from ..metrics import r2_score
+            from ...engine.metrics import r2_score
 
             record["r2"] = r2_score(ys, out)  # in scaled target units: R² is unchanged by the scaling
         elif ys.ndim == 1 or ys.shape[1] == 1:

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Any) -> int:
-    from .. import datasets
+    from ...io import datasets
 
     entries = [{"name": name.replace("_", "-"), "spec": f"builtin:{name.replace('_', '-')}", "description": text}
                for name, text in datasets.available().items()]

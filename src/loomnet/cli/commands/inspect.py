@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..modelfile import ModelFileError, open_model, read_header
+from ...io.modelfile import ModelFileError, open_model, read_header
 from . import fmt
 
 HELP = "describe a .loom model file (or a checkpoint)"

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..training import Callback, Trainer, TrainingData
-from ..training.streams import PRESCALE, stream
+from . import Callback, Trainer, TrainingData
 from .loader import Batch, PrefetchLoader, open_rows
+from .streams import PRESCALE, stream
 
 if TYPE_CHECKING:
-    from ..network import Sequential, StepWorkspace
-    from ..training import History
+    from ..engine.network import Sequential, StepWorkspace
+    from . import History
 
 
 class StreamedData(TrainingData):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..data_io import DataError, Frame, TableEncoder, default_target
-from ..modelfile import LoomFile
+from ...io.modelfile import LoomFile
+from ...io.tables import DataError, Frame, TableEncoder, default_target
 
 
 def positive_int(text: str) -> int:

@@ -17,9 +17,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..cli import UsageError
-from ..data_io import check_writable, iter_frames
-from ..modelfile import is_special_file, open_model
+from ...io.modelfile import is_special_file, open_model
+from ...io.tables import check_writable, iter_frames
+from ..main import UsageError
 from . import encoder_for, positive_int
 
 HELP = "predictions of a saved model"

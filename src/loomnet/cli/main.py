@@ -24,12 +24,12 @@ from collections.abc import Sequence
 from typing import Any
 
 COMMANDS: dict[str, str] = {
-    "train": "loomnet.commands.train",
-    "evaluate": "loomnet.commands.evaluate",
-    "predict": "loomnet.commands.predict",
-    "inspect": "loomnet.commands.inspect",
-    "datasets": "loomnet.commands.datasets",
-    "explain": "loomnet.commands.explain",
+    "train": "loomnet.cli.commands.train",
+    "evaluate": "loomnet.cli.commands.evaluate",
+    "predict": "loomnet.cli.commands.predict",
+    "inspect": "loomnet.cli.commands.inspect",
+    "datasets": "loomnet.cli.commands.datasets",
+    "explain": "loomnet.cli.commands.explain",
 }
 
 # Help lines, so `loomnet --help` needs no command module imported.
@@ -99,7 +99,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The full parser; only ``command``'s module is imported to add its arguments."""
-    from . import __version__
+    from .._version import __version__
 
     parser = _Parser(prog="loomnet", description="Neural networks on NumPy: train, evaluate, predict, inspect.")
     parser.add_argument("--version", action="version", version=f"loomnet {__version__}")
@@ -161,7 +161,7 @@ def is_user_error(exc: BaseException) -> bool:
     Validation in the engine raises ValueError with a message naming the bad value, so a
     ValueError from anywhere is the user's data or options; so are missing or unwritable files.
     """
-    from .training import TrainingDivergedError
+    from ..training import TrainingDivergedError
 
     user_os_errors = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
     full_or_read_only = isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS

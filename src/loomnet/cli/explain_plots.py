@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .explain import Importance
+from ..explain import Importance
 from .plots import _figure, _save
 
 

@@ -1,6 +1,6 @@
 """Training checkpoints: parameters plus ``Trainer.state_dict()``, so a resumed run is bit-identical.
 
-A checkpoint is a loom container (see :mod:`loomnet.modelfile`) of kind ``"checkpoint"``: the
+A checkpoint is a loom container (see :mod:`loomnet.io.modelfile`) of kind ``"checkpoint"``: the
 arrays (parameters, optimiser moments, best and last-finite parameters) go into safetensors,
 the scalars (epoch, step, seed, epoch accumulators, history, stopping state) into the JSON
 header, whose floats round-trip exactly. ``settings`` lets the caller refuse to resume a run
@@ -28,7 +28,7 @@ def checkpoint_path(directory: str | os.PathLike) -> Path:
 
 def save_checkpoint(trainer: Any, path: str | os.PathLike, *, settings: dict[str, Any] | None = None) -> dict:
     """Write the trainer's full state and its model's parameters to ``path`` atomically."""
-    from . import __version__
+    from .._version import __version__
 
     state = trainer.state_dict()
     optimizer = dict(state.pop("optimizer"))

@@ -222,7 +222,7 @@ def save_model(model: Any, path: str | os.PathLike, *, extra: dict[str, Any] | N
     ``extra`` is any JSON-compatible data stored alongside (read it back with
     ``open_model(path).extra``). Returns the header written, including the weights' SHA-256.
     """
-    from . import __version__
+    from .._version import __version__
 
     if getattr(model, "params", None) is None:
         raise ValueError("the model has no parameters yet; fit it before saving")
@@ -243,8 +243,8 @@ def save_model(model: Any, path: str | os.PathLike, *, extra: dict[str, Any] | N
 
 def open_model(path: str | os.PathLike) -> LoomFile:
     """Read and verify a model file and rebuild its model; see :func:`load_model`."""
-    from .network import Sequential
-    from .training import History
+    from ..engine.network import Sequential
+    from ..training import History
 
     header, tensors = read_container(path)
     if header.get("kind") != "model":

@@ -21,9 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from .cores import available_cores, blas_limits
+from ..parallel.cores import available_cores, blas_limits
 
-BACKENDS = ("threads", "processes", "mpi")  # "mpi": loomnet.distributed.search (MPIPoolExecutor)
+BACKENDS = ("threads", "processes", "mpi")  # "mpi": loomnet.search.mpi (MPIPoolExecutor)
 
 
 @dataclass
@@ -59,7 +59,7 @@ def run_jobs(run_one: Runner, jobs: Sequence[Job], X: NDArray, y: NDArray, *, ba
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
     if backend == "mpi":
-        from ..distributed.search import run_jobs_mpi
+        from .mpi import run_jobs_mpi
 
         return run_jobs_mpi(run_one, jobs, X, y, n_jobs=n_jobs)
     cores = available_cores()

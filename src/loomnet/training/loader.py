@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..training.streams import epoch_permutation
+from .streams import epoch_permutation
 
 Batch = tuple[NDArray, NDArray, NDArray | None]
 _END = object()

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .modelfile import atomic_write
+from ..io.modelfile import atomic_write
 
 
 def _figure(width: float, height: float) -> Any:

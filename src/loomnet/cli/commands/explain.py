@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..cli import UsageError
-from ..data_io import check_writable, read_frame
-from ..explain import METHODS, METRIC_NAMES
-from ..modelfile import open_model
+from ...explain import METHODS, METRIC_NAMES
+from ...io.modelfile import open_model
+from ...io.tables import check_writable, read_frame
+from ..main import UsageError
 from . import encoder_for, positive_int
 
 HELP = "which features a saved model relies on: permutation importance or gradient attributions"
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Any) -> int:
-    from ..explain import explain, integrated_gradients
+    from ...explain import explain, integrated_gradients
 
     loom = open_model(args.model)
     model = loom.model

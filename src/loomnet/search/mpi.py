@@ -1,4 +1,4 @@
-"""Model search across MPI processes: the jobs of :mod:`loomnet.parallel.search` on an MPIPoolExecutor.
+"""Model search across MPI processes: the jobs of :mod:`loomnet.search.jobs` on an MPIPoolExecutor.
 
 ``backend="mpi"`` in the search functions lands here. Two ways to start the workers:
 
@@ -21,7 +21,7 @@ from typing import Any
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from .comm import cpu_cores, mpi_available
+from ..distributed.comm import cpu_cores, mpi_available
 
 _worker_data: dict[str, Any] = {}
 
@@ -39,7 +39,7 @@ def run_jobs_mpi(run_one: Any, jobs: Sequence[Any], X: NDArray, y: NDArray, *,
         raise ValueError(f"backend='mpi' needs mpi4py and an MPI library: {why}")
     from mpi4py.futures import MPIPoolExecutor
 
-    from ..parallel.backends import _collect
+    from .backends import _collect
 
     if n_jobs is not None and n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")

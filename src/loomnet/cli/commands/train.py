@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from ..cli import UsageError
-from ..data_io import IMPUTE_CHOICES, DataError, check_writable, open_training_table, read_training_table
-from ..modelfile import is_special_file
-from ..training import Callback, EarlyStopping, Trainer
+from ...io.modelfile import is_special_file
+from ...io.tables import IMPUTE_CHOICES, DataError, check_writable, open_training_table, read_training_table
+from ...training import Callback, EarlyStopping, Trainer
+from ..main import UsageError
 from . import non_negative_float, positive_int
 from .training_hooks import Checkpointer, ProgressBar, TrainingMetric, format_epoch, resume_hint, stop_on_signals
 
 HELP = "train a network and save it as a .loom file"
-DISTRIBUTED_BACKENDS: dict[str, str] = {"mpi": "loomnet.distributed.cli:make_trainer"}
+DISTRIBUTED_BACKENDS: dict[str, str] = {"mpi": "loomnet.cli.distributed:make_trainer"}
 # Options that may change between a run and its --resume; all others must match the checkpoint.
 _RESUMABLE_CHANGES = {"epochs"}
 
@@ -73,12 +73,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Any) -> int:
-    from ..checkpoint import checkpoint_path, read_checkpoint, restore_checkpoint, save_checkpoint
-    from ..modelfile import save_model
+    from ...io.checkpoint import checkpoint_path, read_checkpoint, restore_checkpoint, save_checkpoint
+    from ...io.modelfile import save_model
 
     check_writable(args.out, "the model")
     if args.distributed:
-        from ..distributed.comm import world_rank
+        from ...distributed.comm import world_rank
 
         out.quiet = out.quiet or world_rank() != 0  # rank 0 alone prints progress and writes files
     # A model streamed into /dev/null or a FIFO gets no plot beside it unless --plot names one.
@@ -159,10 +159,10 @@ def _summary(args: argparse.Namespace, history: Any, model: Any, header: dict[st
 
 # ----------------------------------------------------------------- building
 def _build_model(args: argparse.Namespace, task: str, y: np.ndarray) -> Any:
-    from ..layers import Dense, Dropout
-    from ..losses import get_loss
-    from ..network import Sequential
-    from ..optimizers import get_optimizer
+    from ...engine.layers import Dense, Dropout
+    from ...engine.losses import get_loss
+    from ...engine.network import Sequential
+    from ...engine.optimizers import get_optimizer
 
     loss = get_loss(args.loss or ("mse" if task == "regress" else "cross_entropy"))
     if (loss.task == "regression") != (task == "regress"):
@@ -234,8 +234,8 @@ def _settings(args: argparse.Namespace, target: str, task: str, X: np.ndarray, y
         X.update_digest(digest)
     digest.update(np.asarray(y).astype(str).tobytes() if y.dtype.kind in "OUS" else np.ascontiguousarray(y).tobytes())
     keys = ("data", "impute", "hidden", "activation", "dropout", "l2", "loss", "optimizer", "lr", "epochs",
-            "batch_size", "workers", "mode", "micro_batches", "distributed", "deterministic", "val_fraction", "early_stopping",
-            "loss_threshold", "dtype", "seed")
+            "batch_size", "workers", "mode", "micro_batches", "distributed", "deterministic", "val_fraction",
+            "early_stopping", "loss_threshold", "dtype", "seed")
     settings = {k: getattr(args, k) for k in keys}
     settings["hidden"] = list(args.hidden)
     settings.update(target=target, task=task, data_sha256=digest.hexdigest())

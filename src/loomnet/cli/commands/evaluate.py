@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data_io import check_writable, iter_frames
-from ..modelfile import open_model
+from ...io.modelfile import open_model
+from ...io.tables import check_writable, iter_frames
 from . import encoder_for, fmt, positive_int
 
 HELP = "metrics of a saved model on labelled data"
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Any) -> int:
-    from ..metrics import classification_report, confusion_matrix, regression_report
+    from ...engine.metrics import classification_report, confusion_matrix, regression_report
 
     loom = open_model(args.model)
     model = loom.model

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from numpy.typing import ArrayLike
 
-from .comm import cpu_cores, get_collective, mpi_available
-from .trainer import DistributedTrainer
+from ..distributed.comm import cpu_cores, get_collective, mpi_available
+from ..distributed.trainer import DistributedTrainer
 
 if TYPE_CHECKING:
-    from ..network import Sequential
+    from ..engine.network import Sequential
 
 
 def make_trainer(model: Sequential, X: ArrayLike, y: ArrayLike, *, workers: int | str | None = None,

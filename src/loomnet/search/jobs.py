@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import check_array
-from ..layers import Dense, Dropout
-from ..metrics import r2_score
-from ..network import Sequential
-from ..preprocessing import StandardScaler, column_moments
+from ..engine._validation import check_array
+from ..engine.layers import Dense, Dropout
+from ..engine.metrics import r2_score
+from ..engine.network import Sequential
+from ..engine.preprocessing import StandardScaler, column_moments
 from ..training import Trainer, TrainingData
 from .backends import Job, JobResult, peak_rss_mb, run_jobs
 
