@@ -133,7 +133,7 @@ def gradient_threads(X, y, batch: int, samples: int, n: int) -> float:
     what a synchronous step with ``n`` workers cannot beat."""
     import threading
 
-    from loomnet.engine.network import StepWorkspace
+    from loomnet.engine.params import StepWorkspace
 
     model = build()
     trainer = Trainer(model, X[:samples], y[:samples], batch_size=batch)  # prepares the data, builds the model

@@ -88,7 +88,8 @@ def test_inspect_shows_architecture_columns_history_and_checksum(trained):
     text = run_cli("inspect", "people.loom", cwd=trained)
     assert text.returncode == 0
     assert loom.header["tensors"]["sha256"] in text.stdout
-    for fragment in ("format version 1", "dense", "city [one-hot, 3]", "labels (2): no, yes", "training: 3 epochs"):
+    for fragment in ("format version 1", "dense", "city: categorical, 3 one-hot columns (Lyon, Oslo, Quito)",
+                     "labels (2): no, yes", "training: 3 epochs"):
         assert fragment in text.stdout
     summary = json.loads(run_cli("inspect", "people.loom", "--json", cwd=trained).stdout)
     assert summary["n_params"] == loom.model.n_params and summary["history"]["epochs"] == 3

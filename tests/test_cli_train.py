@@ -51,7 +51,8 @@ def test_csv_with_text_columns_is_one_hot_encoded_and_labels_kept(tmp_path):
     assert loom.model.classes_.tolist() == ["no", "yes"]
     assert loom.model.feature_names == ["age", "city=Lyon", "city=Oslo", "city=Quito", "income"]
     city = next(c for c in loom.extra["input"]["columns"] if c["name"] == "city")
-    assert city == {"name": "city", "kind": "categorical", "categories": ["Lyon", "Oslo", "Quito"], "fill": None}
+    assert city == {"name": "city", "kind": "categorical", "categories": ["Lyon", "Oslo", "Quito"], "other": False,
+                    "fill": None}
     evaluation = run_cli("evaluate", "p.loom", "people.csv", "--json", "--no-plot", cwd=tmp_path)
     assert json.loads(evaluation.stdout)["metrics"]["accuracy"] > 0.8
 

@@ -358,7 +358,7 @@ def test_an_optimizer_pickled_by_0_1_is_upgraded_when_unpickled():
 def test_only_updates_that_need_a_temporary_walk_the_arrays_in_blocks(monkeypatch, make, grad_scaled, blocks):
     """Blocks keep a temporary's block in cache between passes; without a temporary (momentum
     SGD given lr·g, the training loop's case) each block would only add Python overhead."""
-    import loomnet.engine.optimizers as optimizers
+    import loomnet.engine.optimizer_base as optimizers  # where the block size is read
 
     monkeypatch.setattr(optimizers, "BLOCK", 1000)
     n = 3 * 1000 + 17

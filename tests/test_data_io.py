@@ -20,16 +20,17 @@ def test_csv_columns_are_typed_and_text_is_one_hot(csv_path):
     assert frame.columns == ["size", "colour", "note", "y"]  # BOM and spaces removed from names
     encoder = TableEncoder("y", impute="mean").fit(frame)
     assert [c["kind"] for c in encoder.columns] == ["numeric", "categorical", "categorical"]
-    assert encoder.feature_names == ["size", "colour=blue", "colour=red", "note=a, b", "note=two\nlines"]
+    assert encoder.feature_names == ["size", "colour=blue", "colour=red", "note=(missing)", "note=a, b",
+                                     "note=two\nlines"]
     X = encoder.transform(frame)
-    assert X.tolist() == [[1.5, 0, 1, 1, 0], [2, 1, 0, 0, 1], [3.5, 0, 1, 1, 0]]  # missing note: most frequent
+    assert X.tolist() == [[1.5, 0, 1, 0, 1, 0], [2, 1, 0, 0, 0, 1], [3.5, 0, 1, 1, 0, 0]]  # missing: its own category
     assert encoder.fit_target(frame, None).tolist() == ["yes", "no", "yes"] and encoder.task == "classify"
 
 
 def test_messages_name_the_real_file_line_despite_blank_and_multiline_rows(csv_path):
     frame = read_frame(str(csv_path))
-    with pytest.raises(DataError, match=r"column 'note' at row 3 \(line 6\)"):
-        TableEncoder("y").fit(frame).transform(frame)
+    with pytest.raises(DataError, match=r"column 'note' \(first at .*t.csv, row 3 \(line 6\)\)"):
+        TableEncoder("y", impute="none").fit(frame)
 
 
 def test_imputation_uses_training_statistics_and_survives_a_round_trip():
@@ -131,14 +132,17 @@ def test_streamed_training_table_equals_fitting_the_whole_file(tmp_path, impute)
     assert streamed.hexdigest() == eager.hexdigest()
 
 
-def test_streamed_training_table_reports_the_first_missing_value_and_identifier_columns(tmp_path):
-    from loomnet.io.tables import MAX_CATEGORIES, read_training_table
+def test_streamed_training_table_reports_the_first_missing_value_and_drops_identifier_columns(tmp_path):
+    from loomnet.io.tables import read_training_table
 
     path = tmp_path / "m.csv"
     path.write_text("a,b,y\n" + "".join(f"{i},{'' if i == 11 else 'k'},{i % 2}\n" for i in range(20)))
-    with pytest.raises(DataError, match=r"column 'b' at row 12 \(line 13\)"):
-        read_training_table(str(path), "y", chunk_rows=5)
+    with pytest.raises(DataError, match=r"column 'b' \(first at .*m.csv, row 12 \(line 13\)\)"):
+        read_training_table(str(path), "y", "none", chunk_rows=5)
     ids = tmp_path / "ids.csv"
-    ids.write_text("id,v,y\n" + "".join(f"u{i},{i},{i % 2}\n" for i in range(MAX_CATEGORIES + 1)))
-    with pytest.raises(DataError, match="'id' has more than 1000 distinct text values"):
-        read_training_table(str(ids), "y", chunk_rows=300)
+    ids.write_text("id,v,y\n" + "".join(f"u{i},{i},{i % 2}\n" for i in range(1001)))
+    encoder, X, _, _ = read_training_table(str(ids), "y", chunk_rows=300)
+    assert encoder.columns[0]["kind"] == "dropped" and "identifier" in encoder.columns[0]["reason"]
+    assert encoder.feature_names == ["v"] and X.shape == (1001, 1)
+
+

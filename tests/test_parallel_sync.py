@@ -39,13 +39,11 @@ def test_sync_params_bitwise_identical_for_1_2_3_4_8_workers_with_dropout():
 
 def test_sync_bits_do_not_depend_on_the_machines_core_count(monkeypatch):
     import loomnet.parallel.cores as cores
-    import loomnet.parallel.plan as plan
 
     X, y = _data()
     finals = []
     for n_cores in (1, 2, 16, 64):
         monkeypatch.setattr(cores, "available_cores", lambda n=n_cores: n)
-        monkeypatch.setattr(plan, "available_cores", lambda n=n_cores: n)
         model = _model()
         trainer = Trainer(model, X, y, epochs=2, batch_size=50, workers=2, seed=11)
         assert (trainer.runner.plan.micro_batches, trainer.runner.plan.blas_threads) == (8, 1)
@@ -292,11 +290,9 @@ def test_auto_reports_its_choice_in_the_history():
 
 
 def test_auto_times_sync_split_blas_threads_and_hogwild_without_training(monkeypatch):
-    import loomnet.parallel.auto as auto
-    import loomnet.parallel.plan as plan
+    import loomnet.parallel.runners as runners
 
-    monkeypatch.setattr(plan, "available_cores", lambda: 2)
-    monkeypatch.setattr(auto, "available_cores", lambda: 2)
+    monkeypatch.setattr(runners, "available_cores", lambda: 2)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(512, 256)).astype(np.float32), rng.integers(0, 4, 512)
     model = ln.Sequential([ln.Dense(256, "relu"), ln.Dense(4)], seed=0)
@@ -314,16 +310,12 @@ def test_auto_times_sync_split_blas_threads_and_hogwild_without_training(monkeyp
     ({"sync2": 100, "sync1": 110, "hogwild": 140, "locked": 125}, ("hogwild", 2)),  # the faster async plan
     ({"sync2": 100, "sync1": 110, "hogwild": 125, "locked": 130}, ("sync", 1)),     # async gives up exactness
 ])
-def test_auto_takes_the_faster_asynchronous_plan_only_by_a_margin(monkeypatch, rates, chosen):
+def test_auto_takes_the_faster_asynchronous_plan_only_by_a_margin(rates, chosen):
     import loomnet.parallel.auto as auto
 
-    def fake_rate(trainer, plan, *args):
-        return rates[plan.mode if plan.mode != "sync" else f"sync{plan.workers}"]
-
-    monkeypatch.setattr(auto, "samples_per_s", fake_rate)
-    X, y = _data()
-    trainer = Trainer(_model(), X, y, epochs=1, batch_size=64)
-    plan = auto.measure_plans(trainer, auto.candidate_plans(64, 2))
+    plans = auto.candidate_plans(64, 2)
+    measured = [rates[plan.mode if plan.mode != "sync" else f"sync{plan.workers}"] for plan in plans]
+    plan = auto.choose_plan(plans, measured)
     assert (plan.mode, plan.workers) == chosen
 
 

@@ -398,10 +398,12 @@ def test_an_estimator_pickled_under_the_0_2_module_names_still_loads():
         est.fit(np.random.default_rng(0).normal(size=(30, 3)), np.arange(30) % 2)
     blob = pickle.dumps(est, protocol=2)  # protocol 2 names classes as text lines: "cMODULE\nNAME\n"
     replaced = 0
-    for module in (b"network", b"layers", b"losses", b"activations", b"preprocessing", b"schedules"):
+    in_0_2 = {b"params": b"network", b"optimizer_base": b"optimizers"}  # split out of these after 0.2
+    for module in (b"network", b"layers", b"losses", b"activations", b"preprocessing", b"schedules", b"params",
+                   b"optimizer_base", b"optimizers"):
         new_path = b"c" + b"loomnet.engine." + module + b"\n"
         replaced += new_path in blob
-        blob = blob.replace(new_path, b"c" + b"loomnet." + module + b"\n")
+        blob = blob.replace(new_path, b"c" + b"loomnet." + in_0_2.get(module, module) + b"\n")
     assert replaced >= 3 and b"loomnet.engine." not in blob
     revived = pickle.loads(blob)
     X = np.random.default_rng(1).normal(size=(5, 3))

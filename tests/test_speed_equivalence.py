@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from loomnet.engine.layers import Dense, Dropout
-from loomnet.engine.network import Sequential, StepWorkspace
+from loomnet.engine.network import Sequential
 from loomnet.engine.optimizers import SGD, Adam
+from loomnet.engine.params import StepWorkspace
 from loomnet.training import Trainer
 
 from .gradcheck import numeric_gradient, relative_error

@@ -13,6 +13,7 @@ The package is laid out by role:
 """
 
 from . import parallel, search
+from ._moved import register as _register_moved_modules
 from ._version import __version__
 from .engine import activations, initializers, losses, metrics, optimizers, preprocessing, schedules
 from .engine.layers import ActivationLayer, Dense, Dropout, Layer, Workspace
@@ -34,7 +35,6 @@ from .training import (
 )
 from .training.loader import PrefetchLoader
 from .training.streaming import fit_stream
-from ._moved import register as _register_moved_modules
 
 _register_moved_modules()
 

@@ -169,7 +169,7 @@ def is_user_error(exc: BaseException) -> bool:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc)
+    text = exc.for_command_line() if hasattr(exc, "for_command_line") else str(exc)
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         text = f"{exc.filename}: {exc.strerror}"
     return " ".join(text.split()) or type(exc).__name__

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from ..engine.network import StepWorkspace
+from ..engine.params import StepWorkspace
 from ..parallel.pool import WorkerPool
 from ..training import Lane, SerialRunner, TrainingDivergedError
 from .comm import Collective, abort_on_error

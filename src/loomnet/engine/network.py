@@ -14,10 +14,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import all_finite, check_array, check_consistent_length
-from .layers import Dense, Dropout, Layer, Workspace, layer_from_config
+from .config import _fitted, model_config, model_from_config
+from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .optimizers import BLOCK, Optimizer, get_optimizer
-from .preprocessing import LabelEncoder, Transformer, get_scaler, scaler_from_dict
+from .params import ParamLayout, StepWorkspace
+from .preprocessing import LabelEncoder, Transformer, get_scaler
 
 Array = NDArray[np.floating]
 
@@ -31,61 +33,6 @@ class _TrainingHook:
 
 TRAINING = _TrainingHook()
 _DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-class ParamLayout:
-    """Where each layer's parameters live in the flat array.
-
-    Weights (decayed by L2) come first and biases after, so L2 touches one contiguous slice
-    ``flat[:n_decay]``.
-    """
-
-    def __init__(self, layers: Sequence[Layer]):
-        specs = [(i, name, shape, decay) for i, layer in enumerate(layers)
-                 for name, shape, decay in layer.param_shapes()]
-        ordered = [s for s in specs if s[3]] + [s for s in specs if not s[3]]
-        self.entries: list[tuple[int, str, tuple[int, ...], int, int]] = []
-        offset = 0
-        for i, name, shape, _ in ordered:
-            size = int(np.prod(shape))
-            self.entries.append((i, name, shape, offset, size))
-            offset += size
-        self.size = offset
-        self.n_decay = sum(int(np.prod(s[2])) for s in ordered if s[3])
-        self.n_layers = len(layers)
-
-    def views(self, flat: Array) -> list[dict[str, Array]]:
-        """Per-layer dicts of views into ``flat`` (no copies)."""
-        if flat.shape != (self.size,):
-            raise ValueError(f"flat array has shape {flat.shape}, expected ({self.size},)")
-        out: list[dict[str, Array]] = [{} for _ in range(self.n_layers)]
-        for i, name, shape, offset, size in self.entries:
-            out[i][name] = flat[offset:offset + size].reshape(shape)
-        return out
-
-
-class _ViewCache:
-    """Views of the flat arrays one caller uses, built once per array (keeps the array alive)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[int, tuple[Array, list[dict[str, Array]]]] = {}
-
-    def views(self, layout: ParamLayout, flat: Array) -> list[dict[str, Array]]:
-        hit = self._cache.get(id(flat))
-        if hit is None or hit[0] is not flat:
-            hit = (flat, layout.views(flat))
-            if len(self._cache) > 16:
-                self._cache.clear()
-            self._cache[id(flat)] = hit
-        return hit[1]
-
-
-class StepWorkspace(Workspace):
-    """A workspace that also caches parameter/gradient views; one per thread."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.view_cache = _ViewCache()
 
 
 class Sequential:
@@ -415,66 +362,12 @@ class Sequential:
     # ----------------------------------------------------------------- persistence
     def get_config(self) -> dict[str, Any]:
         """Everything but the weights, as JSON-compatible data."""
-        return {
-            "layers": [layer.get_config() for layer in self.layers],
-            "loss": self.loss.get_config(),
-            "optimizer": self.optimizer.get_config(),
-            "l2": self.l2,
-            "dtype": self.dtype.name,
-            "seed": self.seed,
-            "n_features": self.n_features,
-            "preprocess": self.preprocess.to_dict() if _fitted(self.preprocess) else _kind(self.preprocess),
-            "target_preprocess": (self.target_preprocess.to_dict() if _fitted(self.target_preprocess)
-                                  else _kind(self.target_preprocess)),
-            "classes": None if self.classes_ is None else self.classes_.tolist(),
-            "feature_names": self.feature_names,
-        }
+        return model_config(self)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], params: ArrayLike | None = None) -> Sequential:
         """Rebuild a model from ``get_config()`` and (optionally) its flat parameters."""
-        model = cls(
-            [layer_from_config(c) for c in config["layers"]],
-            loss=get_loss(config["loss"]),
-            optimizer=get_optimizer(config["optimizer"]),
-            l2=config.get("l2", 0.0),
-            preprocess=_scaler_or_kind(config.get("preprocess")),
-            target_preprocess=_scaler_or_kind(config.get("target_preprocess")),
-            dtype=config.get("dtype", "float32"),
-            seed=config.get("seed"),
-        )
-        n_features = config.get("n_features")
-        if params is not None and not n_features:
-            raise ValueError(f"the configuration gives n_features={n_features!r}, so the parameters have no place")
-        if n_features:
-            # Checked before allocating: a hostile config may claim a gigantic network.
-            if params is not None and (expected := _param_count(model.layers, n_features)) != np.size(params):
-                raise ValueError(f"the configuration describes {expected:,} parameters, "
-                                 f"but {np.size(params):,} were given")
-            model.build(n_features)
-            if params is not None:
-                model.set_params(np.asarray(params, dtype=model.dtype))
-            for name, scaler, width in (("preprocess", model.preprocess, model.n_features),
-                                        ("target_preprocess", model.target_preprocess, model.n_outputs)):
-                if _fitted(scaler) and getattr(scaler, "n_features_in_", width) != width:
-                    raise ValueError(f"the stored {name} was fitted on {scaler.n_features_in_} columns, "
-                                     f"the network has {width}")
-        classes = config.get("classes")
-        if classes is not None:
-            n_classes = 2 if model.loss.task == "binary" else getattr(model, "n_outputs", None)
-            if not isinstance(classes, list) or (n_classes is not None and len(classes) != n_classes):
-                raise ValueError(f"the configuration lists classes {str(classes)[:80]}, "
-                                 f"but the network predicts {n_classes} classes")
-            all_text = all(isinstance(c, str) for c in classes)
-            all_numbers = all(isinstance(c, int | float) and not isinstance(c, bool) for c in classes)
-            all_flags = all(isinstance(c, bool) for c in classes)
-            if not (all_text or all_numbers or all_flags) or len(set(classes)) != len(classes):
-                raise ValueError(f"the configuration's classes {str(classes)[:80]} must be distinct labels "
-                                 "of one kind (all text or all numbers)")
-            model._label_encoder = LabelEncoder.from_dict({"classes": classes})
-            model.classes_ = model._label_encoder.classes_
-        model.feature_names = config.get("feature_names")
-        return model
+        return model_from_config(cls, config, params)
 
     def summary(self) -> str:
         """A table of layers, output widths and parameter counts."""
@@ -495,16 +388,6 @@ class Sequential:
         return f"Sequential([{layers}], loss={self.loss.name!r}, optimizer={self.optimizer!r})"
 
 
-def _param_count(layers: Sequence[Layer], n_features: Any) -> int:
-    """How many parameters these layers have on ``n_features`` inputs, found without allocating them."""
-    if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)) or n_features < 1:
-        raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
-    width = int(n_features)
-    for layer in layers:
-        width = layer.build(width)
-    return ParamLayout(layers).size
-
-
 def _check_finite_output(out: Array, dtype: np.dtype) -> Array:
     """Refuse to hand back NaN/inf: finite inputs can still overflow inside the network."""
     if not np.isfinite(out).all():
@@ -512,17 +395,3 @@ def _check_finite_output(out: Array, dtype: np.dtype) -> Array:
         raise ValueError(f"the network output overflowed to NaN/inf at row {row}: the inputs are too large "
                          f"for {dtype.name} arithmetic; scale the data or use dtype='float64'")
     return out
-
-
-def _fitted(t: Transformer | None) -> bool:
-    return t is not None and getattr(t, "fitted_", False)
-
-
-def _kind(t: Transformer | None) -> str | None:
-    return None if t is None else t.kind
-
-
-def _scaler_or_kind(value: dict | str | None) -> Transformer | None:
-    if isinstance(value, dict):
-        return scaler_from_dict(value)
-    return get_scaler(value)

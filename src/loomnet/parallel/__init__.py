@@ -12,8 +12,9 @@ Importing this package registers the thread runners with the training loop
 from ..training import RUNNERS
 from .auto import auto_plan
 from .cores import available_cores, blas_threads_per_worker
-from .plan import DEFAULT_MICRO_BATCHES, MODES, ParallelPlan, make_runner
+from .plan import DEFAULT_MICRO_BATCHES, MODES, ParallelPlan
 from .pool import WorkerPool
+from .runners import make_runner
 
 RUNNERS.threads = make_runner
 

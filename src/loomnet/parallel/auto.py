@@ -8,29 +8,20 @@ batch big enough to keep its BLAS busy, and the synchronous split keeps the sing
 result; too small a slice and BLAS threads alone are faster.
 That is :func:`auto_plan`, from the shapes alone. But which wins depends on the machine and
 its load (on a loaded machine, multi-threaded BLAS collapses), so ``workers="auto"`` times a
-few training steps of each candidate with :func:`measure_plans` (through the one epoch loop, on a
-scratch copy of the model) and keeps the fastest.
+few training steps of each candidate (:func:`loomnet.parallel.runners.measure_plans`, through the one
+epoch loop, on a scratch copy of the model) and keeps the fastest (:func:`choose_plan`).
 """
 
 from __future__ import annotations
 
-import copy
-import time
-from typing import TYPE_CHECKING, Any
-
-from ..training import Callback, OverfittingMonitor, Trainer
 from .cores import available_cores
-from .plan import ParallelPlan, runner_for
-
-if TYPE_CHECKING:
-    from ..engine.network import Sequential
+from .plan import ParallelPlan
 
 HOGWILD_MAX_BATCH = 32   # at or below: asynchronous workers
 MIN_SLICE_ROWS = 32      # a synchronous micro-batch smaller than this leaves BLAS idle
 MIN_SLICE_FLOPS = 2e6    # ... and so does one whose matrix products are tiny
 HOGWILD_MARGIN = 1.2     # measured: Hogwild must be this much faster than sync to be chosen
 PRIOR_MARGIN = 0.9       # the shapes' choice stands if it measures within 10% of the fastest
-MEASURE_S, MIN_STEPS = 0.15, 3  # per candidate: at least this long and this many steps
 
 
 def auto_plan(batch_size: int, layer_widths: list[int], cores: int | None = None) -> ParallelPlan:
@@ -64,20 +55,14 @@ def candidate_plans(batch_size: int, cores: int) -> list[ParallelPlan]:
     return plans + [ParallelPlan("hogwild", cores, 1, 1), ParallelPlan("locked", cores, 1, 1)]
 
 
-def measure_plans(trainer: Trainer, plans: list[ParallelPlan], prior: ParallelPlan | None = None,
-                  budget_s: float = MEASURE_S) -> ParallelPlan:
-    """The plan with the most samples/s over ``budget_s`` of training steps.
+def choose_plan(plans: list[ParallelPlan], rates: list[float], prior: ParallelPlan | None = None) -> ParallelPlan:
+    """The plan to train with, given each plan's measured samples/s.
 
-    Each plan trains a scratch copy of the model (its own parameters and optimiser: the model is
-    not touched) through the same epoch loop and step as training, on the trainer's data.
     The faster asynchronous plan (Hogwild or locked) must beat the best synchronous plan by
     ``HOGWILD_MARGIN`` to be chosen, because it gives up the exact, reproducible result. The
     ``prior`` (the shapes' choice) is kept when it is within ``PRIOR_MARGIN`` of the winner,
-    so timing noise does not flip it.
+    so timing noise does not flip it. The reason names every measured rate.
     """
-    if len(plans) == 1:
-        return plans[0]
-    rates = [samples_per_s(trainer, plan, budget_s) for plan in plans]
     best_sync = max(range(len(plans)), key=lambda i: rates[i] if plans[i].mode == "sync" else -1.0)
     chosen = best_sync
     asynchronous = [i for i, plan in enumerate(plans) if plan.mode != "sync"]
@@ -92,47 +77,3 @@ def measure_plans(trainer: Trainer, plans: list[ParallelPlan], prior: ParallelPl
     timed = ", ".join(f"{p.mode} {p.workers}×{p.blas_threads} {r:,.0f}" for p, r in zip(plans, rates, strict=True))
     return ParallelPlan(plan.mode, plan.workers, plan.micro_batches, plan.blas_threads,
                         f"measured samples/s, mode workers×BLAS threads: {timed}")
-
-
-class _StepTimer(Callback):
-    """Counts samples after a first warm-up step; stops the run once ``budget_s`` and ``MIN_STEPS`` are met."""
-
-    def __init__(self, budget_s: float):
-        self.budget_s, self.started, self.samples, self.steps, self.elapsed = budget_s, None, 0, 0, 0.0
-
-    def on_batch_end(self, trainer: Any, epoch: int, step: int, batch_size: int, loss: float) -> None:
-        now = time.perf_counter()
-        if self.started is None:  # warm-up: buffers, views, caches
-            self.started = now
-            return
-        self.samples += batch_size
-        self.steps += 1
-        self.elapsed = now - self.started
-        if self.steps >= MIN_STEPS and self.elapsed >= self.budget_s:
-            trainer.stop_requested = True
-
-
-def scratch_model(model: Sequential) -> Sequential:
-    """A model sharing ``model``'s layers and fitted preprocessing, with its own parameters and optimiser."""
-    scratch = copy.copy(model)
-    scratch.params = model.params.copy()
-    scratch.layer_params = model.layout.views(scratch.params)
-    scratch.optimizer = copy.deepcopy(model.optimizer)
-    scratch.history = None
-    return scratch
-
-
-def samples_per_s(trainer: Trainer, plan: ParallelPlan, budget_s: float = MEASURE_S) -> float:
-    """Sustained samples/s of training steps (gradient and update) under ``plan``, for ``budget_s``.
-
-    Sustained, not best-of: a BLAS thread pool can be fast for one call and collapse over many
-    on a loaded machine. Asynchronous workers run free, as in training.
-    """
-    data = copy.copy(trainer.data)
-    data.order = None  # a custom order may draw from the caller's RandomState: timing must not
-    timer = _StepTimer(budget_s)
-    scratch = Trainer(scratch_model(trainer.model), data=data, penalty=trainer.step_def.penalty,
-                      epochs=10_000, batch_size=trainer.batch_size, seed=trainer.seed,
-                      callbacks=[timer, OverfittingMonitor(None)], runner=runner_for(plan))
-    scratch.run()
-    return timer.samples / max(timer.elapsed, 1e-12)

@@ -1,18 +1,13 @@
-"""How thread-parallel training runs: the plan (mode, workers, micro-batches, BLAS threads) and the
-runner it builds. ``workers="auto"`` measures candidate plans (:mod:`.auto`)."""
+"""How thread-parallel training runs: the plan (mode, workers, micro-batches, BLAS threads) for
+``workers=N``; ``workers="auto"`` measures candidate plans (:mod:`.auto`, :mod:`.runners`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .cores import available_cores, blas_threads_per_worker
-
-if TYPE_CHECKING:
-    from ..training import Trainer
-    from .threads import ThreadRunner
+from .cores import blas_threads_per_worker
 
 MODES = ("sync", "hogwild", "locked")
 # Slices per batch in mode="sync" unless given: a constant, so the bits never depend on the
@@ -72,26 +67,3 @@ def fixed_plan(workers: int, mode: str, micro_batches: int | None) -> ParallelPl
         return ParallelPlan(mode, workers, int(micro_batches), blas_threads_per_worker(workers))
     blas_threads_per_worker(workers)  # warns when the workers outnumber the cores
     return ParallelPlan(mode, workers, int(micro_batches), 1)
-
-
-def runner_for(plan: ParallelPlan) -> ThreadRunner:
-    """The runner that carries out ``plan``."""
-    from .hogwild import AsyncThreadRunner
-    from .sync import SyncThreadRunner
-
-    if plan.mode == "sync":
-        return SyncThreadRunner(plan)
-    return AsyncThreadRunner(plan, locked=plan.mode == "locked")
-
-
-def make_runner(trainer: Trainer, workers: int | str, mode: str, micro_batches: int | None) -> ThreadRunner:
-    """``Trainer(workers=..., mode=..., micro_batches=...)``: check the options and build the runner."""
-    if workers == "auto":
-        from .auto import auto_plan, candidate_plans, measure_plans
-
-        check_options(workers, "sync" if mode is None else mode, micro_batches)
-        widths = [trainer.model.n_features] + [layer.n_out for layer in trainer.model.layers]
-        cores = available_cores()
-        prior = auto_plan(trainer.batch_size, widths, cores)
-        return runner_for(measure_plans(trainer, candidate_plans(trainer.batch_size, cores), prior))
-    return runner_for(fixed_plan(workers, mode, micro_batches))

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from ..engine.network import StepWorkspace
 from ..engine.optimizers import BLOCK, THREAD_BLOCK
+from ..engine.params import StepWorkspace
 from .threads import ThreadRunner
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import resource
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from typing import Any
@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from ..parallel.cores import available_cores, blas_limits
+from .futures import collect
 
 BACKENDS = ("threads", "processes", "mpi")  # "mpi": loomnet.search.mpi (MPIPoolExecutor)
 
@@ -70,23 +71,12 @@ def run_jobs(run_one: Runner, jobs: Sequence[Job], X: NDArray, y: NDArray, *, ba
     blas = max(1, cores // n_jobs)
     if backend == "threads":
         with blas_limits(blas), ThreadPoolExecutor(n_jobs, thread_name_prefix="loomnet-search") as pool:
-            return _collect(pool, [pool.submit(run_one, job, X, y) for job in jobs])
+            return collect(pool, [pool.submit(run_one, job, X, y) for job in jobs])
     with SharedArrays({"X": X, "y": y}) as shared:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(n_jobs, mp_context=context, initializer=_attach,
                                  initargs=(shared.specs, blas)) as pool:
-            return _collect(pool, [pool.submit(_run_in_worker, run_one, job) for job in jobs])
-
-
-def _collect(pool: ThreadPoolExecutor | ProcessPoolExecutor, futures: list[Future]) -> list[JobResult]:
-    """Wait for all; on the first error cancel what has not started and re-raise it."""
-    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-    for future in done:
-        if future.exception() is not None:
-            for other in futures:
-                other.cancel()
-            raise future.exception()
-    return [future.result() for future in futures]
+            return collect(pool, [pool.submit(_run_in_worker, run_one, job) for job in jobs])
 
 
 class SharedArrays:

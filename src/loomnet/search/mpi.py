@@ -39,7 +39,7 @@ def run_jobs_mpi(run_one: Any, jobs: Sequence[Any], X: NDArray, y: NDArray, *,
         raise ValueError(f"backend='mpi' needs mpi4py and an MPI library: {why}")
     from mpi4py.futures import MPIPoolExecutor
 
-    from .backends import _collect
+    from .futures import collect
 
     if n_jobs is not None and n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
@@ -48,7 +48,7 @@ def run_jobs_mpi(run_one: Any, jobs: Sequence[Any], X: NDArray, y: NDArray, *,
         _launcher_on_path()
         n_jobs = min(n_jobs or cpu_cores(), max(len(jobs), 1))
     with MPIPoolExecutor(max_workers=n_jobs, initializer=_attach, initargs=(run_one, X, y)) as pool:
-        return _collect(pool, [pool.submit(_run_in_worker, job) for job in jobs])
+        return collect(pool, [pool.submit(_run_in_worker, job) for job in jobs])
 
 
 def _launched_with_workers() -> bool:

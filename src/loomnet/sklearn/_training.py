@@ -18,7 +18,8 @@ import scipy.optimize
 from numpy.typing import NDArray
 from sklearn.exceptions import ConvergenceWarning
 
-from ..engine.network import Sequential, StepWorkspace
+from ..engine.network import Sequential
+from ..engine.params import StepWorkspace
 from ..training import BatchL2, Callback, Trainer
 from ..training.data import prepare_data
 

@@ -21,7 +21,8 @@ from ..engine._validation import check_array
 from .streams import epoch_permutation
 
 if TYPE_CHECKING:
-    from ..engine.network import Sequential, StepWorkspace
+    from ..engine.network import Sequential
+    from ..engine.params import StepWorkspace
 
 Array = NDArray[np.floating]
 Order = Callable[[int, int], NDArray[np.int64]]  # (epoch, n) -> positions 0..n-1 in the epoch's order

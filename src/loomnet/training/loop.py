@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..engine._validation import check_positive
-from ..engine.network import Sequential, StepWorkspace
+from ..engine.network import Sequential
+from ..engine.params import StepWorkspace
 from .callbacks import Callback, OverfittingMonitor
 from .data import TrainingData, prepare_data
 from .history import History, TrainingDivergedError, format_record

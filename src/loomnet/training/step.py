@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ..engine.network import StepWorkspace
+from ..engine.params import StepWorkspace
 from .history import TrainingDivergedError
 from .streams import BatchNoise
 

@@ -21,7 +21,8 @@ from .loader import Batch, PrefetchLoader, open_rows
 from .streams import PRESCALE, stream
 
 if TYPE_CHECKING:
-    from ..engine.network import Sequential, StepWorkspace
+    from ..engine.network import Sequential
+    from ..engine.params import StepWorkspace
     from . import History
 
 

@@ -45,7 +45,7 @@ def encoder_for(loom: LoomFile, frame: Frame, target: str | None = None, *, need
     target = target or default_target(frame)
     if not need_target and len(frame.columns) == n_features:
         target = None
-    encoder = TableEncoder(target)
+    encoder = TableEncoder(target, "none")  # a model saved from Python knows no fills: missing values are refused
     columns = [c for c in frame.columns if c != target]
     if len(columns) != n_features:
         raise DataError(f"{frame.source} has {len(columns)} feature columns, but the model was trained on {n_features}")
@@ -60,3 +60,20 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
+
+
+class UnknownCategories:
+    """Counts rows with a category the model never saw in training, over the chunks of a run, for one note."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+
+    def add(self, encoder: TableEncoder) -> None:
+        for column, count in encoder.unknown_rows.items():
+            self.rows[column] = self.rows.get(column, 0) + count
+
+    def note(self, n_rows: int) -> str | None:
+        if not self.rows:
+            return None
+        parts = ", ".join(f"{column!r} in {count} row(s)" for column, count in self.rows.items())
+        return (f"note: categories not seen in training ({parts}) of {n_rows} rows were encoded as unknown")

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...io.modelfile import open_model
 from ...io.tables import check_writable, iter_frames
-from . import encoder_for, fmt, positive_int
+from . import UnknownCategories, encoder_for, fmt, positive_int
 
 HELP = "metrics of a saved model on labelled data"
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
     if classify and not args.no_plot:
         plot_path = Path(args.confusion or Path(args.model).with_name(Path(args.model).stem + ".confusion.png"))
         check_writable(plot_path, "the confusion matrix")
-    n_rows, y, predictions, loss_sum = _predict_chunks(loom, args)
+    n_rows, y, predictions, loss_sum = _predict_chunks(loom, args, out)
     report = classification_report if classify else regression_report
     metrics = {"loss": loss_sum / n_rows, **report(y, predictions)}
     result: dict[str, Any] = {"model": args.model, "data": args.data, "n_samples": n_rows, "metrics": metrics}
@@ -54,15 +54,20 @@ def run(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-def _predict_chunks(loom: Any, args: argparse.Namespace) -> tuple[int, np.ndarray, np.ndarray, float]:
+def _predict_chunks(loom: Any, args: argparse.Namespace, out: Any) -> tuple[int, np.ndarray, np.ndarray, float]:
     """Read the data in chunks: (rows, true targets, predictions, summed loss); memory grows only by targets."""
     model, encoder = loom.model, None
     n_rows, loss_sum, targets, predictions = 0, 0.0, [], []
+    unknown = UnknownCategories()
     for frame in iter_frames(args.data, args.chunk_rows):
         encoder = encoder or encoder_for(loom, frame, args.target, need_target=True)
         X, y = encoder.transform(frame), encoder.target_values(frame)
+        unknown.add(encoder)
         loss_sum += model.evaluate(X, y)["loss"] * len(X)
         targets.append(y)
         predictions.append(model.predict(X))
         n_rows += len(X)
+    note = unknown.note(n_rows)
+    if note:
+        out.progress(note)
     return n_rows, np.concatenate(targets), np.concatenate(predictions), loss_sum

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ...io.encoder import TableEncoder
 from ...io.modelfile import ModelFileError, open_model, read_header
 from . import fmt
 
@@ -64,14 +65,12 @@ def _describe(args: argparse.Namespace, out: Any) -> int:
              f"dtype {arch.get('dtype')}",
              f"preprocessing: {summary['preprocess']} scaling of {model.n_features} features"]
     if encoding.get("columns"):
-        cats = [c for c in encoding["columns"] if c["kind"] == "categorical"]
-        lines.append(f"input columns ({len(encoding['columns'])}): "
-                     + ", ".join(c["name"] + (f" [one-hot, {len(c['categories'])}]" if c["kind"] == "categorical"
-                                              else "") for c in encoding["columns"][:12])
-                     + (" ..." if len(encoding["columns"]) > 12 else ""))
+        encoder = TableEncoder.from_dict(encoding)
+        impute = encoding.get("impute")
         lines.append(f"target: {encoding.get('target')!r} ({encoding.get('task')}); missing values: "
-                     + (f"imputed ({encoding['impute']})" if encoding.get("impute") else "refused")
-                     + (f"; {len(cats)} categorical column(s)" if cats else ""))
+                     + (f"imputed ({impute})" if impute not in (None, "none") else "refused"))
+        lines.append(f"input columns ({len(encoding['columns'])}, {len(encoder.feature_names)} encoded features):")
+        lines += [f"  {line}" for line in encoder.describe_columns()]
     if header.get("labels") is not None:
         labels = header["labels"]
         more = " ..." if len(labels) > 20 else ""

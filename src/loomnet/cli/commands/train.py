@@ -37,7 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="CSV/.npy/.npz/.parquet file or builtin:NAME (default: builtin:digits)")
     p.add_argument("--target", help="target column (CSV: required; .npy: default the last column)")
     p.add_argument("--task", choices=["classify", "regress"], help="default: guessed from the target column")
-    p.add_argument("--impute", choices=IMPUTE_CHOICES, help="fill missing feature values (default: refuse them)")
+    p.add_argument("--impute", choices=IMPUTE_CHOICES, default="median",
+                   help="missing feature values: median or mean of the training rows (numbers; a missing-indicator "
+                        "column is added where a column has gaps; missing categories get a column of their own), "
+                        "or none to refuse them (default median)")
     p.add_argument("--hidden", type=_hidden_sizes, default=(128, 64), help="hidden layer widths (default 128,64)")
     p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
     p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout rate after each hidden layer")
@@ -88,8 +91,14 @@ def run(args: argparse.Namespace, out: Any) -> int:
     if args.distributed:  # each rank keeps only the encoded rows of its shard
         encoder, X, y = open_training_table(args.data, args.target, args.impute, args.task)
     else:
-        encoder, X, y, _ = read_training_table(args.data, args.target, args.impute, args.task)
+        encoder, X, y, found = read_training_table(args.data, args.target, args.impute, args.task)
+        if found.dropped_rows:
+            out.progress(f"note: {found.dropped_rows} of {found.n_rows} rows have no target value and were left out")
     target = encoder.target
+    dropped = [c["name"] for c in encoder.columns if c["kind"] == "dropped"]
+    if dropped:
+        out.progress(f"note: column(s) {', '.join(map(repr, dropped))} dropped (identifier or free text; "
+                     "loomnet inspect shows why)")
     model = _build_model(args, encoder.task, y)
     model.feature_names = encoder.feature_names
     out.progress(f"data: {args.data}: {X.shape[0]} rows, {X.shape[1]} features, target {target!r} "
