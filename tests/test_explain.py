@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+import loomnet as ln
+import loomnet.explain
 from loomnet import Dense, Sequential
 from loomnet.cli.explain_plots import image_shape, plot_attribution_images, plot_importance
 from loomnet.explain import (
@@ -208,3 +210,23 @@ def test_multi_label_models_are_explained_per_label():
     model.fit(X, Y, epochs=20)
     assert permutation_importance(model, X, Y, n_repeats=2).ranking()[:2].tolist() in ([0, 3], [3, 0])
     assert np.abs(integrated_gradients(model, X[:20], target=1)[0]).mean(axis=0).argmax() == 3
+
+
+def test_groups_permute_and_attribute_whole_original_columns():
+    """A categorical column's one-hot parts are one feature: shuffled together, attributions added up."""
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 3, 300)
+    onehot = np.eye(3)[colour]
+    size = rng.normal(size=300)
+    X = np.column_stack([size, onehot])
+    y = (colour == 1).astype(int)
+    model = ln.Sequential([ln.Dense(16, "relu"), ln.Dense(2)], seed=0)
+    model.fit(X, y, epochs=30, batch_size=32)
+    groups = [("size", [0]), ("colour", [1, 2, 3])]
+    perm = ln.explain.permutation_importance(model, X, y, groups=groups, n_repeats=3)
+    assert perm.feature_names == ["size", "colour"] and perm.mean[1] > 0.2 > abs(perm.mean[0])
+    ig = ln.explain.explain(model, X[:20], method="integrated-gradients", groups=groups)
+    plain = ln.explain.explain(model, X[:20], method="integrated-gradients")
+    np.testing.assert_allclose(ig.values[:, 1], plain.values[:, 1:].sum(axis=1))
+    with pytest.raises(ValueError, match="cover each"):
+        ln.explain.permutation_importance(model, X, y, groups=[("size", [0])])

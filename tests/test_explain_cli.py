@@ -74,3 +74,14 @@ def test_explain_mistakes_exit_2_with_one_line(csv_model, tmp_path):
                               "--no-plot"), "invalid choice: 'auc'")
     assert_user_error(run_cli("explain", str(csv_model / "m.loom"), str(csv_model / "test.csv"),
                               "--image-shape", "2x2", "--no-plot"), "--image-shape 2x2")
+
+
+def test_a_table_model_is_explained_by_its_original_columns(tmp_path):
+    from tests.cli_helpers import TINY, write_people_csv
+
+    write_people_csv(tmp_path / "people.csv", n=150)
+    assert run_cli("train", "people.csv", "--target", "label", *TINY, "-o", "p.loom", cwd=tmp_path).returncode == 0
+    result = run_cli("explain", "p.loom", "people.csv", "--no-plot", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    features = {f["feature"] for f in json.loads(result.stdout)["features"]}
+    assert features == {"age", "city", "income"}  # city is one feature, not city=Lyon, city=Oslo, ...

@@ -107,3 +107,25 @@ def test_people_with_missing_values_train_without_options(tmp_path):
     write_people_csv(tmp_path / "gappy.csv", missing=True)
     result = run_cli("train", "gappy.csv", "--target", "label", *TINY, "-o", "g.loom", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_rare_class_never_lands_wholly_in_the_validation_split(seed):
+    import loomnet as ln
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, 3))
+    y = np.array(["a"] * 30 + ["b"] * 27 + ["c"] * 2 + ["d"])  # 'd' has one row, 'c' two
+    model = ln.Sequential([ln.Dense(8, "relu"), ln.Dense(4)], seed=seed)
+    model.fit(X, y, epochs=2, batch_size=16, validation_split=0.3, seed=seed)
+    assert model.classes_.tolist() == ["a", "b", "c", "d"]
+    parts = ln.train_test_split(np.arange(60), test_size=0.3, stratify=y, seed=seed)
+    assert set(y[parts[0]]) == {"a", "b", "c", "d"}
+
+
+def test_cli_trains_with_a_class_of_one_row(tmp_path):
+    rows = ["x,label"] + [f"{i},{'abc'[i % 3]}" for i in range(40)] + ["99,rare"]
+    (tmp_path / "rare.csv").write_text("\n".join(rows) + "\n")
+    for seed in ("1", "5"):
+        result = run_cli("train", "rare.csv", "--target", "label", *TINY, "--seed", seed, "-o", "r.loom", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr

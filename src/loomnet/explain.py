@@ -15,7 +15,7 @@ units (regression, through the inverse target scaling).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +96,7 @@ def permutation_importance(
     seed: int = 0,
     n_jobs: int | None = None,
     greater_is_better: bool = True,
+    groups: Sequence[tuple[str, Sequence[int]]] | None = None,
 ) -> Importance:
     """How much the score drops when one feature's column is shuffled; use held-out data.
 
@@ -109,6 +110,9 @@ def permutation_importance(
     BLAS is limited to ``cores // n_jobs`` threads meanwhile (process-wide, via threadpoolctl) so
     workers × BLAS threads never exceed the cores. Shuffles come from
     (seed, feature, repeat), so the result does not depend on ``n_jobs``.
+
+    ``groups``: (name, input columns) per original feature; a group's columns are shuffled together,
+    with one row order (a categorical column's one-hot parts move as one column: no impossible rows).
     """
     check_positive(n_repeats, "n_repeats", integer=True)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -120,22 +124,24 @@ def permutation_importance(
     check_consistent_length(Xp, y_true)
     score, metric_name, sign = _scorer(model, y_true, metric, greater_is_better)
     baseline = score(model._raw_output(Xp))
-    n_features = Xp.shape[1]
+    names, columns = _groups(model, Xp.shape[1], groups)
+    n_features = len(columns)
     workers = max(1, min(n_jobs or available_cores(), n_features))
     values = np.empty((n_features, n_repeats))
 
     def score_features(worker: int) -> None:
         shuffled = Xp.copy()
         for j in range(worker, n_features, workers):
+            cols = columns[j]
             for r in range(n_repeats):
                 order = np.random.default_rng([seed, j, r]).permutation(Xp.shape[0])
-                shuffled[:, j] = Xp[order, j]
+                shuffled[:, cols] = Xp[np.ix_(order, cols)]
                 values[j, r] = sign * (baseline - score(model._raw_output(shuffled)))
-            shuffled[:, j] = Xp[:, j]
+            shuffled[:, cols] = Xp[:, cols]
 
     with blas_limits(blas_threads_per_worker(workers)), WorkerPool(workers, "loomnet-permute") as pool:
         pool.run(score_features)
-    return Importance("permutation", _feature_names(model, n_features), values.mean(axis=1), values.std(axis=1),
+    return Importance("permutation", names, values.mean(axis=1), values.std(axis=1),
                       values, metric=metric_name, baseline_score=float(baseline),
                       extra={"n_repeats": n_repeats, "n_jobs": workers})
 
@@ -337,17 +343,20 @@ def explain(
     y: ArrayLike | None = None,
     *,
     method: str = "permutation",
+    groups: Sequence[tuple[str, Sequence[int]]] | None = None,
     **options: Any,
 ) -> Importance:
     """Rank the features by ``method`` ('permutation' needs y; the gradient methods do not).
 
     Options go to the method's function (``metric``, ``n_repeats``, ``n_jobs`` for permutation;
-    ``target``, ``baseline``, ``n_steps`` for the gradient methods).
+    ``target``, ``baseline``, ``n_steps`` for the gradient methods). ``groups``: (name, input
+    columns) per original feature: permuted together, or their attributions added up (completeness
+    is kept: the parts' attributions sum to the whole's).
     """
     if method == "permutation":
         if y is None:
             raise ValueError("permutation importance needs targets y (held-out data)")
-        return permutation_importance(model, X, y, **options)
+        return permutation_importance(model, X, y, groups=groups, **options)
     X = check_array(X, name="X")
     if method == "integrated-gradients":
         values, gap = integrated_gradients(model, X, **options)
@@ -357,8 +366,11 @@ def explain(
         values, gap = gradient_x_input(model, X, **options), None
     else:
         raise ValueError(f"unknown method {method!r}; valid methods are: {', '.join(METHODS)}")
+    names, columns = _groups(model, X.shape[1], groups)
+    if groups is not None:
+        values = np.column_stack([values[:, cols].sum(axis=1) for cols in columns])
     magnitude = np.abs(values)
-    return Importance(method, _feature_names(model, X.shape[1]), magnitude.mean(axis=0), magnitude.std(axis=0),
+    return Importance(method, names, magnitude.mean(axis=0), magnitude.std(axis=0),
                       values, metric="mean |attribution|", completeness_gap=gap,
                       extra={"n_samples": int(X.shape[0])})
 
@@ -367,3 +379,14 @@ def _feature_names(model: Sequential, n: int) -> list[str]:
     names = model.feature_names
     return [str(s) for s in names] if names and len(names) == n else [f"x{j}" for j in range(n)]
 
+
+def _groups(model: Sequential, n: int, groups: Sequence[tuple[str, Sequence[int]]] | None
+            ) -> tuple[list[str], list[list[int]]]:
+    """Names and input columns of the features explained: the groups, or one per input column."""
+    if groups is None:
+        return _feature_names(model, n), [[j] for j in range(n)]
+    names, columns = [str(name) for name, _ in groups], [[int(j) for j in cols] for _, cols in groups]
+    covered = sorted(j for cols in columns for j in cols)
+    if covered != list(range(n)):
+        raise ValueError(f"groups must cover each of the {n} input columns exactly once")
+    return names, columns

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..engine._validation import check_array, check_positive
 from ..engine.preprocessing import train_test_split
 from ..training import Callback, EarlyStopping, OverfittingMonitor, Trainer
-from ..training.data import check_weights, combine_weights, stratifiable
+from ..training.data import check_weights, combine_weights
 from .comm import Collective, agree_on_errors, get_collective, plan_threads
 from .data import ShardedData, ShardPlan, fit_scaler_on_shards, open_rows, read_rows, row_chunks
 from .runner import MPIRunner
@@ -132,7 +132,7 @@ def _read_shards(model: Sequential, collective: Collective, X: Any, y: Any, vali
         classify = model.loss.task != "regression" and y_all.ndim == 1
         train_rows, val_rows = train_test_split(
             np.arange(n_all), test_size=validation_split, seed=seed,
-            stratify=y_all if classify and stratifiable(y_all) else None)
+            stratify=y_all if classify else None)
         val_source, y_val = rows_source, y_all[val_rows]
         y_all = y_all[train_rows]
         w_all = None if w_all is None else w_all[train_rows]

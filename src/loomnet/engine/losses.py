@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._registry import lookup
-from .activations import log_softmax, sigmoid, softmax
+from .activations import get_activation, log_softmax, sigmoid, softmax
 
 Array = NDArray[np.floating]
 
@@ -200,3 +200,23 @@ def get_loss(value: str | Loss) -> Loss:
     if isinstance(value, dict):
         return get_loss(value["name"])
     return lookup("loss", {**LOSSES, **_ALIASES}, value, Loss)
+
+
+_LOSS_OUTPUTS = {"binary": "sigmoid", "multiclass": "softmax"}  # what each cross-entropy applies to the logits
+
+
+def fuse_output_activation(layers: list[Any], loss: Loss) -> str | None:
+    """A Keras-style output activation the loss already applies (sigmoid before binary cross-entropy,
+    softmax before cross-entropy) is taken into the loss: the last layer outputs logits, the loss
+    and ``predict_proba`` apply the function once. The other cross-entropy's output function is refused.
+    Returns the name of the fused activation, or None."""
+    last = layers[-1]
+    activation = getattr(last, "activation", None)
+    expected = _LOSS_OUTPUTS.get(loss.task)
+    if activation is None or expected is None or activation.name not in _LOSS_OUTPUTS.values():
+        return None
+    if activation.name != expected:
+        raise ValueError(f"the output layer applies {activation.name}, but the loss {loss.name!r} applies {expected} "
+                         f"to the logits: end with Dense(units) (no activation) or Dense(units, {expected!r})")
+    last.activation = get_activation("identity")  # the loss applies it: never twice
+    return expected

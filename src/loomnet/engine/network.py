@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._validation import all_finite, check_array, check_consistent_length
 from .config import _fitted, model_config, model_from_config
 from .layers import Dense, Dropout, Layer
-from .losses import Loss, get_loss
+from .losses import Loss, fuse_output_activation, get_loss
 from .optimizers import BLOCK, Optimizer, get_optimizer
 from .params import ParamLayout, StepWorkspace
 from .preprocessing import LabelEncoder, Transformer, get_scaler
@@ -71,6 +71,7 @@ class Sequential:
             raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
         self.layers = layers
         self.loss = get_loss(loss)
+        self.fused_output = fuse_output_activation(layers, self.loss)
         self.optimizer = get_optimizer(optimizer, learning_rate)
         self.l2 = float(l2)
         self.preprocess = get_scaler(preprocess)

@@ -374,7 +374,8 @@ def _split_count(n: int, size: float | int) -> int:
 
 
 def _stratified_test_indices(labels: NDArray, n_test: int, rng: np.random.Generator) -> NDArray[np.int64]:
-    """Pick n_test indices with each class's share as close to its proportion as rounding allows."""
+    """Pick about n_test indices with each class's share as close to its proportion as rounding allows,
+    leaving at least one row of every class on the training side."""
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     if len(labels) != inverse.shape[0]:
         raise ValueError("stratify labels must have one entry per sample")
@@ -383,7 +384,7 @@ def _stratified_test_indices(labels: NDArray, n_test: int, rng: np.random.Genera
     remainder = n_test - take.sum()
     order = np.argsort(-(exact - take), kind="stable")
     take[order[:remainder]] += 1
-    take = np.minimum(take, counts)
+    take = np.minimum(take, counts - 1)  # every class keeps a training row: a rare class never vanishes from it
     chosen = []
     for k in range(len(classes)):
         members = np.flatnonzero(inverse == k)

@@ -126,8 +126,10 @@ def prepare_data(model: Sequential, X: ArrayLike, y: ArrayLike, *, sample_weight
         if not 0 < validation_split < 1:
             raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
         classify = model.loss.task != "regression" and y_arr.ndim == 1
+        if classify and classes is None:
+            classes = np.unique(y_arr)  # every class the data has, even one whose rows all land in validation
         parts = train_test_split(X_arr, y_arr, np.arange(len(y_arr)), test_size=validation_split,
-                                 stratify=y_arr if classify and stratifiable(y_arr) else None, seed=seed)
+                                 stratify=y_arr if classify else None, seed=seed)
         X_arr, Xv, y_arr, yv, tr_idx, _ = parts
         w_arr = None if w_arr is None else w_arr[tr_idx]
         validation_data = (Xv, yv)
@@ -178,7 +180,3 @@ def combine_weights(model: Sequential, w: Array | None, class_weight: Any, y_enc
     return combined.astype(model.dtype)
 
 
-def stratifiable(y: NDArray) -> bool:
-    """Whether every class has the two rows a stratified split needs."""
-    _, counts = np.unique(y, return_counts=True)
-    return bool(counts.min() >= 2)

@@ -81,7 +81,11 @@ def run(args: argparse.Namespace, out: Any) -> int:
             options["n_steps"] = args.steps
     out.progress(f"explaining {args.model} on {args.data}: {X.shape[0]} rows, {X.shape[1]} features, "
                  f"method {args.method}")
-    importance = explain(model, X, y, method=args.method, **options)
+    # a table model is explained by its original columns: one-hot parts and missing indicators move as one
+    groups = [(name, cols) for name, cols, _ in encoder.feature_groups] if loom.extra.get("input") else None
+    if groups is not None and all(len(cols) == 1 for _, cols in groups):
+        groups = None
+    importance = explain(model, X, y, method=args.method, groups=groups, **options)
 
     result: dict[str, Any] = {"model": args.model, "data": args.data, "n_samples": int(X.shape[0]),
                               **importance.to_dict(args.top)}
