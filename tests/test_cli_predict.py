@@ -35,7 +35,7 @@ def test_predict_in_small_chunks_matches_the_python_api(trained):
     result = run_cli("predict", "people.loom", "people.csv", "--proba", "--chunk-rows", "7", "-o", "out.csv",
                      cwd=trained)
     assert result.returncode == 0, result.stderr
-    rows = list(csv.reader((trained / "out.csv").open()))
+    rows = list(csv.reader((trained / "out.csv").read_text().splitlines()))
     assert rows[0] == ["prediction", "proba_no", "proba_yes"]
     assert [r[0] for r in rows[1:]] == labels.tolist()
     assert np.allclose(np.array([r[1:] for r in rows[1:]], dtype=float), proba, atol=1e-5)

@@ -99,13 +99,30 @@ def test_binary_cross_entropy_with_string_labels():
     assert np.mean(model.predict(d.X) == labels) > 0.95
 
 
-def test_class_weights_change_the_objective():
+def test_class_weights_are_per_sample_weights_of_the_class():
+    """class_weight={c: w} gives exactly the run with sample weight w on every row of class c."""
     X, y = _blobs(90)
-    a = Sequential([Dense(3)], seed=0).fit(X, y, epochs=1, batch_size=90, shuffle=False)
-    b = Sequential([Dense(3)], seed=0).fit(X, y, epochs=1, batch_size=90, shuffle=False,
-                                          class_weight={0: 5.0, 1: 1.0, 2: 1.0})
-    assert a["loss"][0] != b["loss"][0]
-    Sequential([Dense(3)]).fit(X, y, epochs=1, class_weight="balanced")
+    weights = {0: 5.0, 1: 1.0, 2: 0.5}
+    a = Sequential([Dense(3)], seed=0, dtype="float64")
+    a.fit(X, y, epochs=2, batch_size=30, class_weight=weights)
+    b = Sequential([Dense(3)], seed=0, dtype="float64")
+    b.fit(X, y, epochs=2, batch_size=30, sample_weight=np.array([weights[c] for c in y]))
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-14)
+    c = Sequential([Dense(3)], seed=0, dtype="float64")
+    c.fit(X, y, epochs=2, batch_size=30)
+    assert np.max(np.abs(a.params - c.params)) > 1e-3  # and they do change the result
+
+
+def test_balanced_class_weights_are_n_over_k_times_the_class_count():
+    X, y = _blobs(90)
+    y = np.where(np.arange(90) < 60, 0, y % 2 + 1)  # 60 rows of class 0, 15 each of 1 and 2
+    counts = np.bincount(y)
+    expected = len(y) / (3 * counts)
+    a = Sequential([Dense(3)], seed=0, dtype="float64")
+    a.fit(X, y, epochs=2, batch_size=30, class_weight="balanced")
+    b = Sequential([Dense(3)], seed=0, dtype="float64")
+    b.fit(X, y, epochs=2, batch_size=30, sample_weight=expected[y])
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-14)
 
 
 def test_same_seed_same_parameters_and_resume_is_bit_exact():
@@ -157,7 +174,13 @@ def test_dropout_is_inactive_at_inference():
     X, y = _blobs(60)
     model = Sequential([Dense(8, "relu"), Dropout(0.5), Dense(3)])
     model.fit(X, y, epochs=1)
-    np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X))
+    # inference is the network without dropout: compare with the forward pass written out by hand
+    first, last = model.layer_params[0], model.layer_params[2]
+    hidden = np.maximum(model.prepare_X(X) @ first["W"] + first["b"], 0)
+    logits = hidden @ last["W"] + last["b"]
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_digits_reaches_97_percent():

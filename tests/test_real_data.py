@@ -48,7 +48,7 @@ def test_new_data_with_gaps_elsewhere_and_unseen_categories_predicts_and_says_so
     (messy / "new.csv").write_text("id,age,city,income\nx1,30,Paris,\nx2,,Lyon,61.5\nx3,44,Quito,40\n")
     result = run_cli("predict", "m.loom", "new.csv", "--id", "id", "-o", "p.csv", cwd=messy)
     assert result.returncode == 0, result.stderr
-    rows = list(csv.reader((messy / "p.csv").open()))
+    rows = list(csv.reader((messy / "p.csv").read_text().splitlines()))
     assert rows[0] == ["id", "prediction"] and [r[0] for r in rows[1:]] == ["x1", "x2", "x3"]
     assert all(r[1] in ("yes", "no") for r in rows[1:])
     assert "categories not seen in training ('city' in 1 row(s)) of 3 rows were encoded as unknown" in result.stderr

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import gc
-import inspect
 
 import numpy as np
 import pytest
 
-from loomnet import Dense, Dropout, EarlyStopping, Sequential, Trainer
+from loomnet import Dense, Dropout, EarlyStopping, Sequential
 
 from .conftest import blobs, live_threads, os_threads, rss_mb
 
-THREADED = "workers" in inspect.signature(Trainer).parameters
-# (workers, mode): the plain loop, and the threaded engines when this build has them
-WORKERS = [(None, None)] + ([(2, "sync"), (2, "hogwild")] if THREADED else [])
+# (workers, mode): the plain loop and the threaded runners
+WORKERS = [(None, None), (2, "sync"), (2, "hogwild")]
 
 
 def soak(n_fits: int, fit_once) -> tuple[float, float, int, int, int, int]:
