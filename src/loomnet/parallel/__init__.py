@@ -12,11 +12,11 @@ Importing this package registers the thread runners with the training loop
 from ..training import RUNNERS
 from .auto import auto_plan
 from .cores import available_cores, blas_threads_per_worker
-from .plan import DEFAULT_MICRO_BATCHES, MODES, ParallelPlan
+from .plan import DEFAULT_MICRO_BATCHES, MODES, ParallelPlan, default_micro_batches
 from .pool import WorkerPool
 from .runners import make_runner
 
 RUNNERS.threads = make_runner
 
 __all__ = ["DEFAULT_MICRO_BATCHES", "MODES", "ParallelPlan", "WorkerPool", "auto_plan", "available_cores",
-           "blas_threads_per_worker"]
+           "blas_threads_per_worker", "default_micro_batches"]

@@ -10,9 +10,16 @@ import numpy as np
 from .cores import blas_threads_per_worker
 
 MODES = ("sync", "hogwild", "locked")
-# Slices per batch in mode="sync" unless given: a constant, so the bits never depend on the
-# machine; any number of workers up to it gives the same parameters.
+# Slices per batch in mode="sync" unless given: a function of the batch size alone, so the bits
+# never depend on the machine or the number of workers. At most 8 slices, each of at least
+# MIN_SLICE_ROWS rows (smaller slices leave BLAS idle and add a pass per slice to the reduction).
 DEFAULT_MICRO_BATCHES = 8
+MIN_SLICE_ROWS = 32
+
+
+def default_micro_batches(batch_size: int) -> int:
+    """The number of slices a batch of ``batch_size`` rows is cut into when ``micro_batches`` is not given."""
+    return max(1, min(DEFAULT_MICRO_BATCHES, batch_size // MIN_SLICE_ROWS))
 
 
 @dataclass(frozen=True)
@@ -52,17 +59,18 @@ def check_options(workers: int | str, mode: str, micro_batches: int | None) -> N
                              "some workers would have nothing to do")
 
 
-def fixed_plan(workers: int, mode: str, micro_batches: int | None) -> ParallelPlan:
+def fixed_plan(workers: int, mode: str, micro_batches: int | None, batch_size: int) -> ParallelPlan:
     """The plan for ``workers=N``.
 
     In mode="sync" each worker runs one BLAS thread whatever the machine: a BLAS library may sum
     in another order with another thread count, and the bits must depend on neither the number
-    of workers nor the cores.
+    of workers nor the cores. Workers beyond the default number of slices compute no slice but
+    still share the reduction and the update.
     """
     check_options(workers, mode, micro_batches)
     workers = int(workers)
     if micro_batches is None:
-        micro_batches = max(DEFAULT_MICRO_BATCHES, workers) if mode == "sync" else 1
+        micro_batches = default_micro_batches(batch_size) if mode == "sync" else 1
     if mode != "sync":
         return ParallelPlan(mode, workers, int(micro_batches), blas_threads_per_worker(workers))
     blas_threads_per_worker(workers)  # warns when the workers outnumber the cores

@@ -30,7 +30,7 @@ def runner_for(plan: ParallelPlan) -> ThreadRunner:
 def make_runner(trainer: Trainer, workers: int | str, mode: str, micro_batches: int | None) -> ThreadRunner:
     """``Trainer(workers=..., mode=..., micro_batches=...)``: check the options and build the runner."""
     if workers != "auto":
-        return runner_for(fixed_plan(workers, mode, micro_batches))
+        return runner_for(fixed_plan(workers, mode, micro_batches, trainer.batch_size))
     check_options(workers, mode, micro_batches)
     widths = [trainer.model.n_features] + [layer.n_out for layer in trainer.model.layers]
     cores = available_cores()

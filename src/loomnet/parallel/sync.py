@@ -36,6 +36,7 @@ class SyncThreadRunner(ThreadRunner):
     """Each step's batch in ``plan.micro_batches`` slices over ``plan.workers`` threads."""
 
     lanes = 1
+    applies_update = True  # each worker updates its chunk of the parameters while it is in cache
 
     @contextmanager
     def session(self, trainer: Trainer) -> Iterator[list[Lane]]:

@@ -68,7 +68,8 @@ class Trainer:
     mode : {'sync', 'hogwild', 'locked'}
         How worker threads combine their work.
     micro_batches : int or None
-        Slices per batch in ``mode='sync'`` (default 8, whatever the machine).
+        Slices per batch in ``mode='sync'`` (default: batch_size // 32, from 1 to 8; a function of the
+        batch size alone, never of the machine).
     data : TrainingData or None
         Prepared rows and how batches are drawn (in place of X, y).
     penalty : callable or None
@@ -242,25 +243,38 @@ class Trainer:
         book = threading.Lock() if len(lanes) > 1 else nullcontext()
         halt = threading.Event()
         for lane in lanes:
-            lane.updates = lane.staleness = 0
+            lane.updates = lane.staleness = lane.samples = 0
+            lane.loss_sum = 0.0
+
+        # only the callbacks that have a per-batch hook are called per batch: the hot path stays short
+        on_batch = [cb.on_batch_end for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+        run_step, gradient, stopping, fused = self.step_def.run, runner.gradient, runner.stopping, runner.applies_update
+        one_lane = len(lanes) == 1
 
         def work(t: int) -> None:
-            lane, shard = lanes[t], shards[t]
+            lane, shard, done = lanes[t], shards[t], self.lane_steps
             n_steps = math.ceil(len(shard) / bs)
-            while self.lane_steps[t] < n_steps:
-                if runner.stopping(self) or halt.is_set():
+            while done[t] < n_steps:
+                if stopping(self) or (not one_lane and halt.is_set()):
                     return
-                step = self.lane_steps[t]
+                step = done[t]
                 idx = shard[step * bs:(step + 1) * bs]
-                loss = self.step_def.run(lane, epoch, step, idx, clock, runner.gradient)
-                with book:
-                    self.epoch_loss_sum += loss * len(idx)
-                    self.epoch_samples += len(idx)
-                    self.lane_steps[t] += 1
-                    global_step = self.step
+                loss = run_step(lane, epoch, step, idx, clock, gradient, fused)
+                if one_lane:
+                    n = len(idx)
+                    self.epoch_loss_sum += loss * n
+                    self.epoch_samples += n
+                    done[0] += 1
                     self.step += 1
-                    for cb in self.callbacks:
-                        cb.on_batch_end(self, epoch, global_step, len(idx), loss)
+                    for hook in on_batch:
+                        hook(self, epoch, self.step - 1, n, loss)
+                elif on_batch:  # callbacks see (and checkpoints save) the counters as of their batch
+                    with book:
+                        self._batch_done(t, epoch, len(idx), loss, on_batch)
+                else:  # each lane keeps its own sums: nothing shared to lock
+                    lane.loss_sum += loss * len(idx)
+                    lane.samples += len(idx)
+                    done[t] += 1
 
         t0 = time.perf_counter()
         try:
@@ -271,6 +285,10 @@ class Trainer:
             raise
         finally:
             self.epoch_time += time.perf_counter() - t0
+            if not one_lane and not on_batch:
+                self.epoch_loss_sum += sum(lane.loss_sum for lane in lanes)
+                self.epoch_samples += sum(lane.samples for lane in lanes)
+                self.step = sum(self.lane_steps)
             self.model.optimizer.iterations = clock.updates if len(lanes) > 1 else self.model.optimizer.iterations
         if len(lanes) > 1:
             total = sum(lane.updates for lane in lanes)
@@ -279,6 +297,16 @@ class Trainer:
         if runner.stopping(self):
             return True
         return self._finish_epoch(lanes)
+
+    def _batch_done(self, lane: int, epoch: int, n: int, loss: float, on_batch: list[Callable[..., Any]]) -> None:
+        """Per-batch bookkeeping and callbacks (under the bookkeeping lock when lanes run at once)."""
+        self.epoch_loss_sum += loss * n
+        self.epoch_samples += n
+        self.lane_steps[lane] += 1
+        step = self.step
+        self.step = step + 1
+        for hook in on_batch:
+            hook(self, epoch, step, n, loss)
 
     def _finish_epoch(self, lanes: list[Lane]) -> bool:
         model, opt = self.model, self.model.optimizer

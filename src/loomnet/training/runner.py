@@ -6,7 +6,8 @@ The epoch loop (:mod:`loomnet.training.loop`) asks its runner for four things:
   synchronous runners, one per worker for asynchronous ones); threads, BLAS limits and Ctrl-C
   handling live and die inside it;
 - ``run_lanes(work)``: call ``work(t)`` for every lane t (at once, on threads, when there are several);
-- ``gradient(step, batch, lane, update)``: the batch's loss and gradient into ``lane.grad``,
+- ``gradient(step, batch, lane, update)``: the batch's loss and gradient into ``lane.grad``
+  (and, for a runner whose ``applies_update`` is true, the update itself),
   by :meth:`Step.slice_gradient` on slices of the batch, added up in a fixed order;
 - ``stopping(trainer)``, ``end_epoch(trainer, lanes, stop)`` and ``validation_output(model, X)``:
   what all workers or ranks must agree on (a stop request, stopping rules, validation scores).
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .step import Lane, serial_gradient
+from .step import Lane
 
 if TYPE_CHECKING:
     from ..engine.network import Sequential
@@ -42,6 +43,7 @@ class SerialRunner:
 
     lanes = 1
     name = "serial"
+    applies_update = False  # True: gradient() applies the step's update itself (see Step.run)
     is_root = True  # the process that prints and writes files (MPI: rank 0)
 
     @contextmanager
@@ -52,7 +54,8 @@ class SerialRunner:
         work(0)
 
     def gradient(self, step: Step, batch: Batch, lane: Lane, update: StepUpdate | None) -> float:
-        return serial_gradient(step, batch, lane, update)
+        """The whole batch at once, on the calling thread (the step applies the update)."""
+        return step.slice_gradient(batch, None, lane.grad, lane.ws, True)
 
     def stopping(self, trainer: Trainer) -> bool:
         """Whether a stop was requested (MPI: agreed by every rank)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import threading
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 Array = NDArray[np.floating]
 
 
-@dataclass
+@dataclass(slots=True)
 class Batch:
     """One step's batch: where it is in the run, its rows and the scalars every slice shares."""
 
@@ -60,9 +60,11 @@ class Lane:
         self.ws = StepWorkspace() if ws is None else ws
         self.noise = BatchNoise(seed, index)
         self.scratch: Array | None = None
-        self.guard: AbstractContextManager = nullcontext()
+        self.guard: AbstractContextManager | None = None  # None: no lock around the update
         self.updates = 0      # updates this lane applied in the current epoch
         self.staleness = 0    # updates other lanes applied between this lane's reads and writes
+        self.loss_sum = 0.0   # the epoch's summed batch losses × rows, and rows, when no callback needs them live
+        self.samples = 0
 
     @classmethod
     def copies(cls, count: int, model: Sequential, seed: int, first: Lane) -> list[Lane]:
@@ -79,12 +81,15 @@ class UpdateClock:
 
     def __init__(self, updates: int, lanes: int):
         self.updates = updates
-        self._lock = threading.Lock() if lanes > 1 else nullcontext()
+        self._lock = threading.Lock() if lanes > 1 else None
 
     def tick(self, lane: Lane, seen: int) -> None:
-        with self._lock:
-            lane.staleness += self.updates - seen
+        if self._lock is None:  # one lane: nothing can come between its read and its write
             self.updates += 1
+        else:
+            with self._lock:
+                lane.staleness += self.updates - seen
+                self.updates += 1
         lane.updates += 1
 
 
@@ -110,34 +115,40 @@ class Step:
             noise.begin(epoch, step, len(idx))
         return Batch(epoch, step, idx, weight, l2, lr if fold else 1.0, noise)
 
-    def slice_gradient(self, batch: Batch, positions: slice | NDArray[np.int64], out: Array, ws: StepWorkspace,
-                       first: bool) -> float:
+    def slice_gradient(self, batch: Batch, positions: slice | NDArray[np.int64] | None, out: Array,
+                       ws: StepWorkspace, first: bool) -> float:
         """Gather, forward, loss and backward of some rows of the batch (a slice, or positions in
         it): their loss and ``batch.scale`` × gradient into ``out``, normalised by the whole batch.
         The L2 term is added once, by the slice that is ``first``."""
         model = self.model
-        rows = batch.idx[positions]
+        rows = batch.idx if positions is None else batch.idx[positions]  # None: the whole batch
         if len(rows) == 0:
             out[:] = 0
             return model.add_l2(model.params, out, batch.scale, batch.l2) if first and batch.l2 > 0 else 0.0
         Xb, yb, wb = self.data.gather(rows, ws)
-        noise = None if batch.noise is None else batch.noise.rows(positions)
+        noise = None if batch.noise is None else batch.noise.rows(slice(None) if positions is None else positions)
         loss, _ = model.loss_and_grad(model.params, Xb, yb, wb, grad=out, normalizer=batch.weight, rng=noise, ws=ws,
                                       include_l2=first, grad_scale=batch.scale, l2=batch.l2)
         return loss
 
     def run(self, lane: Lane, epoch: int, step: int, idx: NDArray[np.int64], clock: UpdateClock,
-            gradient: Gradient) -> float:
-        """One step on ``lane``: the runner's ``gradient``, then the update unless the loss diverged."""
-        opt, params = lane.optimizer, self.model.params
+            gradient: Gradient, applies_update: bool = False) -> float:
+        """One step on ``lane``: the runner's ``gradient``, then the update unless the loss diverged.
+
+        ``applies_update``: the runner applies the update itself, range by range, from a
+        :class:`StepUpdate` (synchronous workers each update their chunk); otherwise the update is
+        one optimiser step here, after the gradient.
+        """
+        opt, model = lane.optimizer, self.model
+        params = model.params
         seen = clock.updates
-        lr = self.model.optimizer.schedule(epoch, seen)  # the model's schedule: the one told about val_loss
+        lr = model.optimizer.schedule(epoch, seen)  # the model's schedule: the one told about val_loss
         # SGD's update is linear in lr·g: the backward pass scales dL/d(output) (a batch × outputs
         # multiply) instead of the optimiser making a pass over every parameter.
         fold = opt.folds_learning_rate
         batch = self.batch(lane, epoch, step, idx, lr, fold)
         # Clipping needs the whole gradient's norm before any update: then the update comes after.
-        update = opt.begin_step(params, lr, grad_scaled=fold) if opt.clip_norm is None else None
+        update = opt.begin_step(params, lr, grad_scaled=fold) if applies_update and opt.clip_norm is None else None
         try:
             loss = gradient(self, batch, lane, update)  # a runner applies the update only when the loss is finite
         except BaseException:
@@ -148,15 +159,18 @@ class Step:
             if update is not None:
                 update.cancel()
             raise TrainingDivergedError(epoch + 1, step + 1, loss)
-        with lane.guard:
-            if update is None:
-                opt.step(params, lane.grad, lr, scratch=lane.scratch)
-            elif not update.applied:
-                update.apply(lane.grad, scratch=lane.scratch)
+        if update is None:
+            if lane.guard is None:
+                opt.step(params, lane.grad, lr, grad_scaled=fold, scratch=lane.scratch)
+            else:
+                with lane.guard:
+                    opt.step(params, lane.grad, lr, grad_scaled=fold, scratch=lane.scratch)
+        elif not update.applied:
+            update.apply(lane.grad, scratch=lane.scratch)
         clock.tick(lane, seen)
         return loss
 
 
 def serial_gradient(step: Step, batch: Batch, lane: Lane, update: StepUpdate | None) -> float:
     """The whole batch at once, on the calling thread."""
-    return step.slice_gradient(batch, slice(0, len(batch.idx)), lane.grad, lane.ws, True)
+    return step.slice_gradient(batch, None, lane.grad, lane.ws, True)
