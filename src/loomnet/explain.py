@@ -273,7 +273,7 @@ def input_gradients(model: Sequential, X: ArrayLike, *, target: int | ArrayLike 
     Xp = model.prepare_X(X)
     targets = _targets(model, Xp, target, prepared=True)
     slope, offset = _target_slope(model)
-    input_slope = _input_slope(model)
+    input_slope = _input_slope(model, X)
     param_grad = np.empty_like(model.params)  # filled by backward, not needed here
     f = np.empty(Xp.shape[0])
     grad = np.empty(Xp.shape)
@@ -284,7 +284,8 @@ def input_gradients(model: Sequential, X: ArrayLike, *, target: int | ArrayLike 
         d_out = np.zeros_like(out)
         d_out[rows, cols] = slope[cols]
         f[part] = out[rows, cols] * slope[cols] + offset[cols]
-        grad[part] = backward(d_out, param_grad, need_dx=True) * input_slope
+        grad[part] = backward(d_out, param_grad, need_dx=True) * (input_slope if input_slope.ndim == 1
+                                                                     else input_slope[part])
     return f, grad
 
 
@@ -303,11 +304,14 @@ def _targets(model: Sequential, X: Array, target: int | ArrayLike | None, prepar
     return targets
 
 
-def _input_slope(model: Sequential) -> Array:
-    """a in x' = a·x + c for the fitted input scaler (ones if there is none)."""
+def _input_slope(model: Sequential, X: ArrayLike) -> Array:
+    """∂x'/∂x of the fitted input scaler: a in x' = a·x + c for a linear one (ones if there is none),
+    per sample and feature for a nonlinear one (its ``slope``)."""
     scaler = model.preprocess
     if scaler is None or not getattr(scaler, "fitted_", False):
         return np.ones(model.n_features)
+    if hasattr(scaler, "slope"):
+        return scaler.slope(X)
     zero_one = np.vstack([np.zeros(model.n_features), np.ones(model.n_features)])
     mapped = scaler.transform(zero_one).astype(np.float64)
     return mapped[1] - mapped[0]

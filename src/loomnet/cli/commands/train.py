@@ -41,15 +41,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="missing feature values: median or mean of the training rows (numbers; a missing-indicator "
                         "column is added where a column has gaps; missing categories get a column of their own), "
                         "or none to refuse them (default median)")
-    p.add_argument("--hidden", type=_hidden_sizes, default=(128, 64), help="hidden layer widths (default 128,64)")
-    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
-    p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout rate after each hidden layer")
+    p.add_argument("--recipe", choices=["tabular", "none"], default="tabular",
+                   help="tabular (default): choose the network, optimiser, batch size, epochs, dropout, early "
+                        "stopping and scaling from the data's rows, columns and task (loomnet.recipes; any option "
+                        "given here overrides its choice); none: the fixed defaults shown below")
+    p.add_argument("--hidden", type=_hidden_sizes, help="hidden layer widths (recipe none: 128,64)")
+    p.add_argument("--activation", help="hidden activation (recipe none: relu)")
+    p.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer (recipe none: 0)")
     p.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 penalty on the weights")
     p.add_argument("--loss", help="default: cross_entropy (classify) or mse (regress)")
-    p.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop, adagrad (default adam)")
+    p.add_argument("--optimizer", help="sgd, adam, adamw, rmsprop, adagrad (recipe: AdamW with a cosine-decaying "
+                   "learning rate; recipe none: adam)")
     p.add_argument("--lr", type=_positive_float, help="learning rate (default: the optimiser's)")
-    p.add_argument("--epochs", type=positive_int, default=100)
-    p.add_argument("--batch-size", type=_batch_size, default=64, help="samples per step, or 'full'")
+    p.add_argument("--epochs", type=positive_int, help="maximum epochs (recipe none: 100)")
+    p.add_argument("--batch-size", type=_batch_size, help="samples per step, or 'full' (recipe none: 64)")
     p.add_argument("--workers", type=_workers, help="threads computing each step: a number or 'auto' "
                    "(default: the plain single-thread loop)")
     p.add_argument("--mode", choices=["sync", "hogwild", "locked"],
@@ -61,9 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distributed", choices=sorted(DISTRIBUTED_BACKENDS), help="train across processes")
     p.add_argument("--deterministic", action="store_true", help="with --distributed: add per-shard gradients in a "
                    "fixed order (bit-identical for any number of ranks)")
-    p.add_argument("--val-fraction", type=_fraction, default=0.1, help="held out for validation (default 0.1)")
+    p.add_argument("--val-fraction", type=_fraction, help="held out for validation (recipe none: 0.1)")
     p.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE", help="stop after PATIENCE epochs "
-                   "without improvement")
+                   "without improvement, restoring the best epoch (recipe none: off)")
     p.add_argument("--loss-threshold", type=float, help="stop once the training loss is at most this")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--seed", type=int, default=0)
@@ -99,7 +104,10 @@ def run(args: argparse.Namespace, out: Any) -> int:
     if dropped:
         out.progress(f"note: column(s) {', '.join(map(repr, dropped))} dropped (identifier or free text; "
                      "loomnet inspect shows why)")
-    model = _build_model(args, encoder.task, y)
+    recipe = _apply_recipe(args, X, encoder.task, y)
+    model = _build_model(args, encoder.task, y, recipe)
+    if recipe is not None:
+        out.progress(recipe.describe())
     model.feature_names = encoder.feature_names
     out.progress(f"data: {args.data}: {X.shape[0]} rows, {X.shape[1]} features, target {target!r} "
                  f"({_describe_task(encoder.task, y)})")
@@ -132,7 +140,8 @@ def run(args: argparse.Namespace, out: Any) -> int:
         print(f"error: interrupted {where}{resume_hint(checkpointer, args.checkpoint_dir)}", file=sys.stderr)
         return 130
 
-    extra = {"input": encoder.to_dict(), "settings": settings}
+    extra = {"input": encoder.to_dict(), "settings": settings,
+             "recipe": None if recipe is None else recipe.to_dict()}
     header = save_model(model, args.out, extra=extra)
     if plot_path is not None:
         from ..plots import plot_history
@@ -167,7 +176,29 @@ def _summary(args: argparse.Namespace, history: Any, model: Any, header: dict[st
 
 
 # ----------------------------------------------------------------- building
-def _build_model(args: argparse.Namespace, task: str, y: np.ndarray) -> Any:
+def _apply_recipe(args: argparse.Namespace, X: Any, task: str, y: np.ndarray) -> Any:
+    """Fill the options the user left out, from the tabular recipe (or the fixed defaults); the recipe or None."""
+    explicit = {name: getattr(args, name) for name in ("hidden", "activation", "dropout", "optimizer", "epochs",
+                                                       "batch_size", "val_fraction", "early_stopping")}
+    if args.recipe == "none":
+        defaults = {"hidden": (128, 64), "activation": "relu", "dropout": 0.0, "optimizer": "adam", "epochs": 100,
+                    "batch_size": 64, "val_fraction": 0.1, "early_stopping": None}
+        recipe = None
+    else:
+        from ...recipes import tabular_recipe
+
+        classes = len(np.unique(y)) if task == "classify" else None
+        recipe = tabular_recipe(X.shape[0], X.shape[1], task, classes)
+        defaults = {"hidden": recipe.hidden, "activation": recipe.activation, "dropout": recipe.dropout,
+                    "optimizer": None, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
+                    "val_fraction": recipe.val_fraction, "early_stopping": recipe.patience}
+    for name, value in explicit.items():
+        if value is None:
+            setattr(args, name, defaults[name])
+    return recipe
+
+
+def _build_model(args: argparse.Namespace, task: str, y: np.ndarray, recipe: Any = None) -> Any:
     from ...engine.layers import Dense, Dropout
     from ...engine.losses import get_loss
     from ...engine.network import Sequential
@@ -194,9 +225,18 @@ def _build_model(args: argparse.Namespace, task: str, y: np.ndarray) -> Any:
         if args.dropout > 0:
             layers.append(Dropout(args.dropout))
     layers.append(Dense(n_out))
-    return Sequential(layers, loss=loss, optimizer=get_optimizer(args.optimizer, args.lr), l2=args.l2,
-                      preprocess="standard", target_preprocess="standard" if task == "regress" else None,
-                      dtype=args.dtype, seed=args.seed)
+    if args.optimizer is None:  # the recipe's AdamW, its learning rate decaying over the epochs
+        from ...engine.optimizers import AdamW
+        from ...engine.schedules import CosineDecay
+
+        optimizer = AdamW(CosineDecay(args.lr or recipe.learning_rate, epochs=args.epochs),
+                          weight_decay=recipe.weight_decay)
+    else:
+        optimizer = get_optimizer(args.optimizer, args.lr)
+    return Sequential(layers, loss=loss, optimizer=optimizer, l2=args.l2,
+                      # robust scaling needs quantiles of all rows: ranks fit standard scaling together
+                      preprocess=recipe.preprocess if recipe is not None and not args.distributed else "standard",
+                      target_preprocess="standard" if task == "regress" else None, dtype=args.dtype, seed=args.seed)
 
 
 def _make_trainer(args: argparse.Namespace, out: Any, model: Any, X: np.ndarray, y: np.ndarray,
@@ -242,7 +282,7 @@ def _settings(args: argparse.Namespace, target: str, task: str, X: np.ndarray, y
     else:
         X.update_digest(digest)
     digest.update(np.asarray(y).astype(str).tobytes() if y.dtype.kind in "OUS" else np.ascontiguousarray(y).tobytes())
-    keys = ("data", "impute", "hidden", "activation", "dropout", "l2", "loss", "optimizer", "lr", "epochs",
+    keys = ("data", "impute", "recipe", "hidden", "activation", "dropout", "l2", "loss", "optimizer", "lr", "epochs",
             "batch_size", "workers", "mode", "micro_batches", "distributed", "deterministic", "val_fraction",
             "early_stopping", "loss_threshold", "dtype", "seed")
     settings = {k: getattr(args, k) for k in keys}
