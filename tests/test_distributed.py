@@ -221,7 +221,8 @@ def test_a_failing_rank_ends_the_job_quickly_with_a_clear_message(tmp_path, how,
 
 # ----------------------------------------------------------------- the command line
 def _loomnet(*args: str, ranks: int | None = None, cwd: Path) -> subprocess.CompletedProcess:
-    cli = [sys.executable, "-m", "loomnet", "train", "builtin:digits", "--no-plot", "--quiet", "--recipe", "none", *args]
+    cli = [sys.executable, "-m", "loomnet", "train", "builtin:digits", "--no-plot", "--quiet", "--recipe", "none",
+           *args]
     cmd = cli if ranks is None else [_mpiexec(), "-n", str(ranks), *cli]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd)
     assert proc.returncode == 0, proc.stdout + proc.stderr
