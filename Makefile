@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_DEMO := $(VENV)/.demo-installed
 STAMP_TEST := $(VENV)/.test-installed
+STAMP_DOCS := $(VENV)/.docs-installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test docs bench lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +20,18 @@ $(STAMP_TEST): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+$(STAMP_DOCS): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[docs,sklearn]"
+	touch $@
+
 demo: $(STAMP_DEMO)
 	$(PY) examples/digits.py
 
 test: $(STAMP_TEST)
 	$(PY) -m pytest -q
+
+docs: $(STAMP_DOCS)
+	$(VENV)/bin/mkdocs build --strict
 
 bench: $(STAMP_TEST)
 	$(PY) -m benchmarks

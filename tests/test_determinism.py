@@ -33,8 +33,8 @@ def test_core_api_at_default_settings_with_dropout_l2_sample_and_class_weights(d
     finals = []
     for workers in WORKERS:
         model = _network()
-        model.fit(X, y, epochs=3, batch_size=256, workers=workers, sample_weight=weights, class_weight="balanced",
-                  validation_split=0.1, seed=5)  # batches of 256 rows: 8 slices by default
+        model.fit(X, y, epochs=3, batch_size=512, workers=workers, sample_weight=weights, class_weight="balanced",
+                  validation_split=0.1, seed=5)  # batches of 512 rows: 8 slices by default
         finals.append(model.params.copy())
     for workers, params in zip(WORKERS, finals, strict=True):
         assert np.array_equal(params, finals[0]), f"workers={workers} differs from workers=1"
@@ -47,7 +47,7 @@ def test_plain_loop_and_sync_workers_differ_only_by_rounding_on_digits_float64(d
     finals = []
     for options in ({}, {"workers": 4}):
         model = _network(dtype="float64", optimizer=ln.SGD(0.05, momentum=0.9))
-        model.fit(X, y, epochs=5, batch_size=256, seed=5, **options)
+        model.fit(X, y, epochs=5, batch_size=512, seed=5, **options)
         finals.append(model.params.copy())
     assert np.max(np.abs(finals[0] - finals[1])) <= 1e-9
 
@@ -63,7 +63,7 @@ def test_estimator_n_workers_give_the_same_coefficients(digits, mode):
     fits = []
     for k in (1, 2, 3, 4):
         est = MLPClassifier(hidden_layer_sizes=(64,), solver="sgd", momentum=0.9, learning_rate_init=0.05,
-                            batch_size=128, max_iter=5, random_state=3, dropout=0.1, alpha=1e-3, n_workers=k,
+                            batch_size=256, max_iter=5, random_state=3, dropout=0.1, alpha=1e-3, n_workers=k,
                             parallel_mode=mode)
         with pytest.warns(Warning):  # max_iter reached: ConvergenceWarning
             est.fit(X, y, sample_weight=weights)
@@ -103,7 +103,7 @@ def test_cli_workers_give_identical_model_files(tmp_path):
     for workers in (1, 2, 3):
         out = tmp_path / f"w{workers}.loom"
         result = run_cli("train", str(data), "--target", "label", "--epochs", "3", "--hidden", "16,8",
-                         "--dropout", "0.2", "--l2", "1e-3", "--batch-size", "96", "--workers", str(workers),
+                         "--dropout", "0.2", "--l2", "1e-3", "--batch-size", "192", "--workers", str(workers),
                          "--no-plot", "--quiet", "--out", str(out))
         assert result.returncode == 0, result.stderr
         params.append(load_model(out).params.copy())

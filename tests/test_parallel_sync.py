@@ -31,7 +31,7 @@ def test_sync_params_bitwise_identical_for_1_2_3_4_8_workers_with_dropout():
     finals = {}
     for workers in (1, 2, 3, 4, 8):
         model = _model()
-        model.fit(X, y, epochs=4, batch_size=240, workers=workers, seed=11)  # 7 slices by default
+        model.fit(X, y, epochs=4, batch_size=480, workers=workers, seed=11)  # 7 slices by default
         finals[workers] = model.params.copy()
     for workers, params in finals.items():
         assert np.array_equal(params, finals[1]), f"workers={workers} differs from workers=1"
@@ -45,7 +45,7 @@ def test_sync_bits_do_not_depend_on_the_machines_core_count(monkeypatch):
     for n_cores in (1, 2, 16, 64):
         monkeypatch.setattr(cores, "available_cores", lambda n=n_cores: n)
         model = _model()
-        trainer = Trainer(model, X, y, epochs=2, batch_size=160, workers=2, seed=11)
+        trainer = Trainer(model, X, y, epochs=2, batch_size=320, workers=2, seed=11)
         assert (trainer.runner.plan.micro_batches, trainer.runner.plan.blas_threads) == (5, 1)
         trainer.run()
         finals.append(model.params.copy())
@@ -60,7 +60,7 @@ def test_sync_workers_and_the_plain_loop_draw_the_same_dropout_masks():
     for options in ({}, {"workers": 3}):
         model = ln.Sequential([ln.Dense(24, "tanh"), ln.Dropout(0.3), ln.Dense(16, "relu"), ln.Dropout(0.2),
                                ln.Dense(3)], optimizer="sgd", learning_rate=0.05, l2=1e-3, dtype="float64", seed=7)
-        model.fit(X, y, epochs=5, batch_size=256, seed=11, **options)
+        model.fit(X, y, epochs=5, batch_size=480, seed=11, **options)
         finals.append(model.params.copy())
     assert np.max(np.abs(finals[0] - finals[1])) <= 1e-9
     other_seed = _model()
@@ -343,9 +343,9 @@ def test_sync_bits_identical_for_1_2_3_4_8_workers_on_the_benchmark_mlp_with_dro
 def test_default_micro_batches_follow_the_batch_size_only():
     from loomnet.parallel import default_micro_batches
 
-    assert [default_micro_batches(b) for b in (1, 31, 32, 64, 100, 255, 256, 4096)] == [1, 1, 1, 2, 3, 7, 8, 8]
+    assert [default_micro_batches(b) for b in (1, 63, 64, 128, 200, 511, 512, 4096)] == [1, 1, 1, 2, 3, 7, 8, 8]
     X, y = _data()
-    trainer = Trainer(_model(), X, y, epochs=1, batch_size=64, workers=4)  # more workers than slices
+    trainer = Trainer(_model(), X, y, epochs=1, batch_size=128, workers=4)  # more workers than slices
     assert trainer.runner.plan.micro_batches == 2
     trainer.run()
     assert np.isfinite(trainer.model.params).all()

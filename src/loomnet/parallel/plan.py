@@ -14,7 +14,7 @@ MODES = ("sync", "hogwild", "locked")
 # never depend on the machine or the number of workers. At most 8 slices, each of at least
 # MIN_SLICE_ROWS rows (smaller slices leave BLAS idle and add a pass per slice to the reduction).
 DEFAULT_MICRO_BATCHES = 8
-MIN_SLICE_ROWS = 32
+MIN_SLICE_ROWS = 64
 
 
 def default_micro_batches(batch_size: int) -> int:

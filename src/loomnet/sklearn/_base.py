@@ -52,7 +52,7 @@ class BaseMLP(BaseEstimator):
         How the workers share a step. 'sync' gives the same parameters, bit for bit, for any
         ``n_workers`` up to ``micro_batches``.
     micro_batches : None or int, default None
-        Slices of each batch in 'sync' mode (None: batch_size // 32, from 1 to 8, whatever the machine).
+        Slices of each batch in 'sync' mode (None: batch_size // 64, from 1 to 8, whatever the machine).
 
     ``activation`` also takes 'leaky_relu', 'elu', 'gelu'; ``solver`` also 'adamw', 'rmsprop',
     'adagrad' (with ``learning_rate_init``, ``epsilon`` and, for adamw, ``beta_1``/``beta_2``).

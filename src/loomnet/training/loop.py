@@ -68,7 +68,7 @@ class Trainer:
     mode : {'sync', 'hogwild', 'locked'}
         How worker threads combine their work.
     micro_batches : int or None
-        Slices per batch in ``mode='sync'`` (default: batch_size // 32, from 1 to 8; a function of the
+        Slices per batch in ``mode='sync'`` (default: batch_size // 64, from 1 to 8; a function of the
         batch size alone, never of the machine).
     data : TrainingData or None
         Prepared rows and how batches are drawn (in place of X, y).

@@ -61,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how worker threads combine gradients: sync (same bits for any --workers), hogwild "
                         "(asynchronous, lock-free) or locked (asynchronous, updates one at a time)")
     p.add_argument("--micro-batches", type=positive_int, metavar="N",
-                   help="slices of each batch in --mode sync (default: batch size // 32, from 1 to 8, whatever "
+                   help="slices of each batch in --mode sync (default: batch size // 64, from 1 to 8, whatever "
                         "the machine: the same parameters for any --workers); with --distributed, the data shards")
     p.add_argument("--distributed", choices=sorted(DISTRIBUTED_BACKENDS), help="train across processes")
     p.add_argument("--deterministic", action="store_true", help="with --distributed: add per-shard gradients in a "
