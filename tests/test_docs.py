@@ -36,7 +36,7 @@ def test_the_commands_the_readme_shows_exist():
 
     for command in sorted(set(re.findall(r"^loomnet (\w+)", README, re.M))):
         build_parser(command)  # an unknown command would raise SystemExit
-        assert command in {"train", "predict", "evaluate", "explain", "inspect", "datasets"}
+        assert command in {"train", "predict", "evaluate", "explain", "inspect", "datasets", "export"}
 
 
 def test_links_in_the_readme_point_at_files():

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "inspect": "loomnet.cli.commands.inspect",
     "datasets": "loomnet.cli.commands.datasets",
     "explain": "loomnet.cli.commands.explain",
+    "export": "loomnet.cli.commands.export",
 }
 
 # Help lines, so `loomnet --help` needs no command module imported.
@@ -40,6 +41,7 @@ _HELP = {
     "inspect": "architecture, preprocessing, training history and checksum of a .loom file",
     "datasets": "list the built-in datasets (use them as builtin:NAME)",
     "explain": "which features a saved model relies on (permutation importance, gradient attributions)",
+    "export": "write a saved model as ONNX (runs in onnxruntime without loomnet)",
 }
 
 
