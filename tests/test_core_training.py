@@ -192,3 +192,18 @@ def test_digits_reaches_97_percent():
                        optimizer=Adam(CosineDecay(2e-3, epochs=40)), l2=1e-3, seed=0)
     model.fit(Xtr, ytr, epochs=40, batch_size=32)
     assert np.mean(model.predict(Xte) == yte) >= 0.97
+
+
+def test_summary_is_a_readable_table_and_save_round_trips(tmp_path):
+    from loomnet import load_model
+
+    X, y = _blobs(60)
+    model = Sequential([Dense(8, "relu"), Dropout(0.2), Dense(3, "softmax")])
+    model.fit(X, y, epochs=1)
+    lines = model.summary().splitlines()
+    assert lines[0].split() == ["layer", "output", "activation", "params"]
+    assert lines[1].split() == ["dense", "(None,", "8)", "relu", str(X.shape[1] * 8 + 8)]
+    assert lines[2].split() == ["dropout", "(None,", "8)", "rate", "0.2", "0"]
+    assert "softmax applied by the loss" in lines[-1]
+    model.save(tmp_path / "m.loom")
+    np.testing.assert_array_equal(load_model(tmp_path / "m.loom").predict_proba(X), model.predict_proba(X))

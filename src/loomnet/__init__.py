@@ -16,6 +16,7 @@ from . import parallel, search
 from ._moved import register as _register_moved_modules
 from ._version import __version__
 from .engine import activations, initializers, losses, metrics, optimizers, preprocessing, schedules
+from .engine.hooks import SAVE as _SAVE
 from .engine.layers import ActivationLayer, Dense, Dropout, Layer, Workspace
 from .engine.network import Sequential
 from .engine.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
@@ -37,6 +38,7 @@ from .training.loader import PrefetchLoader
 from .training.streaming import fit_stream
 
 _register_moved_modules()
+_SAVE.save = save_model
 
 __all__ = [
     "SGD", "ActivationLayer", "Adagrad", "Adam", "AdamW", "Callback", "Dense", "Dropout",

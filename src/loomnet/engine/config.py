@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .layers import Layer, layer_from_config
+from .layers import Dropout, Layer, layer_from_config
 from .losses import get_loss
 from .optimizers import get_optimizer
 from .params import ParamLayout
@@ -108,3 +108,19 @@ def _scaler_or_kind(value: dict | str | None) -> Transformer | None:
     if isinstance(value, dict):
         return scaler_from_dict(value)
     return get_scaler(value)
+
+
+def model_summary(model: Sequential) -> str:
+    """A table of the layers of ``model``: kind, output shape, activation, parameter count."""
+    views = model.layer_params if model.built else [{}] * len(model.layers)
+    lines = [f"{'layer':<12}{'output':>12}  {'activation':<14}{'params':>10}"]
+    for layer, params in zip(model.layers, views, strict=True):
+        activation = getattr(layer, "activation", None)
+        detail = activation.name if activation is not None else (
+            f"rate {layer.rate:g}" if isinstance(layer, Dropout) else "")
+        shape = f"(None, {layer.n_out})" if getattr(layer, "n_out", None) else "?"
+        count = sum(v.size for v in params.values())
+        lines.append(f"{layer.kind:<12}{shape:>12}  {detail:<14}{count:>10,}")
+    fused = f"; {model.fused_output} applied by the loss" if model.fused_output else ""
+    lines.append(f"total parameters: {model.n_params:,} ({model.dtype.name}); loss {model.loss.name}{fused}")
+    return "\n".join(lines)

@@ -14,7 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import all_finite, check_array, check_consistent_length
-from .config import _fitted, model_config, model_from_config
+from .config import _fitted, model_config, model_from_config, model_summary
+from .hooks import SAVE, TRAINING
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, fuse_output_activation, get_loss
 from .optimizers import BLOCK, Optimizer, get_optimizer
@@ -24,14 +25,6 @@ from .preprocessing import LabelEncoder, Transformer, get_scaler
 Array = NDArray[np.floating]
 
 
-class _TrainingHook:
-    """Where ``Sequential.fit`` finds the training loop: loomnet.training registers it, so the
-    engine never imports the training package (which builds on the engine)."""
-
-    fit: Callable[..., Any] | None = None
-
-
-TRAINING = _TrainingHook()
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -371,14 +364,15 @@ class Sequential:
         return model_from_config(cls, config, params)
 
     def summary(self) -> str:
-        """A table of layers, output widths and parameter counts."""
-        lines = [f"{'layer':<28}{'output':>10}{'params':>12}"]
-        for layer, views in zip(self.layers, self.layer_params if self.built else [{}] * len(self.layers),
-                                strict=True):
-            count = sum(v.size for v in views.values())
-            lines.append(f"{layer!r:<28.28}{layer.n_out or '?':>10}{count:>12,}")
-        lines.append(f"total parameters: {self.n_params:,} ({self.dtype.name})")
-        return "\n".join(lines)
+        """A table of the layers: kind, output shape, activation, parameter count."""
+        return model_summary(self)
+
+    def save(self, path: str) -> None:
+        """Write the model to a ``.loom`` file (safetensors layout, no pickle); read it back with
+        :func:`loomnet.load_model`."""
+        if SAVE.save is None:
+            raise RuntimeError("import loomnet to save models")
+        SAVE.save(self, path)
 
     def _require_built(self) -> None:
         if self.params is None:

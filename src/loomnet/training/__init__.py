@@ -8,7 +8,7 @@
 - :mod:`.streams`: every random stream, from (seed, epoch, step, row position).
 """
 
-from ..engine.network import TRAINING
+from ..engine.hooks import TRAINING
 from .callbacks import Callback, OverfittingMonitor, OverfittingWarning
 from .data import BatchL2, TrainingData
 from .history import History, TrainingDivergedError

@@ -68,7 +68,6 @@ def run(args: argparse.Namespace, out: Any) -> int:
     if note:
         out.progress(note)
     if args.output:
-        out.progress(f"wrote {n_rows} predictions to {args.output}")
         out.result({"model": args.model, "data": args.data, "rows": n_rows, "output": args.output},
                    f"{n_rows} predictions written to {args.output}")
     return 0

@@ -124,7 +124,7 @@ class Checkpointer(Callback):
 def resume_hint(checkpointer: Checkpointer | None, directory: str | None) -> str:
     """What an interrupted run left to resume from, for its last message."""
     if checkpointer is None:
-        return ""
+        return "; nothing was saved (train with --checkpoint-dir DIR to keep the work and --resume it)"
     if checkpointer.saved_on_stop:
         return f"; checkpoint saved in {directory}, continue with --resume"
     if checkpointer.saved_at is not None:
