@@ -136,8 +136,7 @@ def _umask() -> int:
 # ----------------------------------------------------------------- the container
 def write_container(path: str | os.PathLike, header: dict[str, Any], tensors: dict[str, NDArray]) -> dict[str, Any]:
     """Write a header and named arrays as one loom file (atomically); return the header written."""
-    from safetensors.numpy import save
-
+    save, _ = _safetensors()
     blob = save({name: np.ascontiguousarray(array) for name, array in tensors.items()})
     header = {
         "format": "loomnet",
@@ -170,13 +169,23 @@ def read_container(path: str | os.PathLike, *, verify: bool = True) -> tuple[dic
     if hashlib.sha256(blob).hexdigest() != expected.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch: the weights do not match the SHA-256 in the header "
                              "(the file is corrupted)")
-    from safetensors.numpy import load
-
+    _, load = _safetensors()
     try:
         tensors = load(blob)
     except Exception as exc:  # safetensors raises its own error types
         raise ModelFileError(f"{path}: the weights are not valid safetensors ({_one_line(exc)})") from None
     return header, tensors
+
+
+def _safetensors() -> tuple[Any, Any]:
+    """(save, load) of the safetensors package, or loomnet's own reader and writer of the same format
+    where the package cannot be imported (free-threaded Python has no wheel of it)."""
+    try:
+        from safetensors.numpy import load, save
+    except ImportError:
+        from .safetensors_format import dumps as save
+        from .safetensors_format import loads as load
+    return save, load
 
 
 def _split(path: Path, data: bytes) -> tuple[dict[str, Any], bytes]:
