@@ -289,7 +289,8 @@ class Trainer:
                 self.epoch_loss_sum += sum(lane.loss_sum for lane in lanes)
                 self.epoch_samples += sum(lane.samples for lane in lanes)
                 self.step = sum(self.lane_steps)
-            self.model.optimizer.iterations = clock.updates if len(lanes) > 1 else self.model.optimizer.iterations
+            if not one_lane:  # asynchronous lanes counted their updates on the shared clock
+                self.model.optimizer.iterations = clock.updates
         if len(lanes) > 1:
             total = sum(lane.updates for lane in lanes)
             self.lane_stats = {"updates_per_worker": [lane.updates for lane in lanes],

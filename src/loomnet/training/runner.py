@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .step import Lane
+from .step import Lane, serial_gradient
 
 if TYPE_CHECKING:
     from ..engine.network import Sequential
@@ -55,7 +55,7 @@ class SerialRunner:
 
     def gradient(self, step: Step, batch: Batch, lane: Lane, update: StepUpdate | None) -> float:
         """The whole batch at once, on the calling thread (the step applies the update)."""
-        return step.slice_gradient(batch, None, lane.grad, lane.ws, True)
+        return serial_gradient(step, batch, lane, update)
 
     def stopping(self, trainer: Trainer) -> bool:
         """Whether a stop was requested (MPI: agreed by every rank)."""
