@@ -24,9 +24,8 @@ def _run(proto, X, dtype):
 
 
 @pytest.fixture(scope="module")
-def iris():
-    data = ln.datasets.load("iris")
-    return data.X, data.y
+def iris(iris):
+    return iris.X, iris.y
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

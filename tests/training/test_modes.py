@@ -15,9 +15,8 @@ MODES = {"plain": {}, "sync": {"workers": 2, "mode": "sync"}, "hogwild": {"worke
 
 
 @pytest.fixture(scope="module")
-def data():
-    d = ln.datasets.make_classification(800, 8, n_classes=3, seed=0)
-    return d.X, d.y
+def data(three_classes):
+    return three_classes.X, three_classes.y
 
 
 def _model(l2=0.0, dropout=0.1, lr=None):

@@ -11,8 +11,7 @@ import pytest
 
 from loomnet.io.modelfile import open_model
 from loomnet.io.tables import TableEncoder, read_frame
-
-from .cli_helpers import TINY, run_cli, write_people_csv
+from tests.cli_helpers import TINY, run_cli, write_people_csv
 
 
 @pytest.fixture(scope="module")

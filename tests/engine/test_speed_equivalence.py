@@ -18,8 +18,7 @@ from loomnet.engine.network import Sequential
 from loomnet.engine.optimizers import SGD, Adam
 from loomnet.engine.params import StepWorkspace
 from loomnet.training import Trainer
-
-from .gradcheck import numeric_gradient, relative_error
+from tests.gradcheck import numeric_gradient, relative_error
 
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "identity", "leaky_relu", "elu", "gelu"]
 

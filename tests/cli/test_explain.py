@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from .cli_helpers import assert_user_error, run_cli
+from tests.cli_helpers import assert_user_error, run_cli
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

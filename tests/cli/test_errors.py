@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from .cli_helpers import TINY, assert_user_error, run_cli, write_people_csv
+from tests.cli_helpers import TINY, assert_user_error, run_cli, write_people_csv
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import pytest
 from loomnet import ActivationLayer, Dense, Dropout, Sequential
 from loomnet.engine.activations import ACTIVATIONS, get_activation
 from loomnet.engine.losses import LOSSES, get_loss
-
-from .gradcheck import numeric_gradient, relative_error
+from tests.gradcheck import numeric_gradient, relative_error
 
 TOL = 1e-6
 

@@ -17,9 +17,8 @@ WORKERS = (1, 2, 3, 4, 8)
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, y = ln.datasets.load_digits()
-    return X[:600], y[:600]
+def digits(digits):
+    return digits.X[:600], digits.y[:600]
 
 
 def _network(dtype="float32", optimizer="adam"):

@@ -15,11 +15,6 @@ pytestmark = pytest.mark.timeout(120)
 GRID = {"hidden": [(16,), (32,)], "learning_rate": [0.003, 0.01]}
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return ln.datasets.load("digits")
-
-
 def test_grid_search_scores_every_candidate_on_every_fold(digits):
     before = set(threading.enumerate())
     result = search.grid_search(GRID, digits.X, digits.y, cv=3, epochs=3, batch_size=64, n_jobs=2)

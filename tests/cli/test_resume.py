@@ -10,8 +10,7 @@ import pytest
 
 from loomnet.io.checkpoint import read_checkpoint
 from loomnet.io.modelfile import load_model
-
-from .cli_helpers import assert_user_error, run_cli
+from tests.cli_helpers import assert_user_error, run_cli
 
 DATA = "builtin:classification:n_samples=600,n_features=10"
 # Dropout and a validation split exercise every random stream; early stopping its saved state.

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from loomnet.io.modelfile import open_model
-
-from .cli_helpers import TINY, run_cli, write_people_csv
+from tests.cli_helpers import TINY, run_cli, write_people_csv
 
 
 def test_train_builtin_writes_model_plot_and_json_summary(tmp_path):
