@@ -9,7 +9,7 @@ is the median over rounds of (this tree's samples/s) / (the other tree's) measur
 round, so a slow stretch of a shared machine hits both sides. The same data and the same options
 go to both trees; the new tree's default micro-batches (8, whatever the machine) are timed as an
 extra row. It also times the CLI and the estimator against the core API on this tree, and
-``workers="auto"`` against the fixed plans it considers. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
+``workers="auto"`` against the best of the fixed plans it considers. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
 are removed from the children's environment.
 """
 
@@ -36,6 +36,9 @@ CONFIGS = [
     ("locked ×2", {"workers": 2, "mode": "locked"}),
 ]
 NEW_ONLY = [("sync ×2, default micro-batches", {"workers": 2, "mode": "sync"})]
+# the fixed plans workers="auto" chooses from on 2 cores (loomnet.parallel.auto.candidate_plans)
+AUTO_CANDIDATES = [{"workers": 2, "mode": "sync", "micro_batches": 2}, {}, {"workers": 2, "mode": "hogwild"},
+                   {"workers": 2, "mode": "locked"}]
 
 CHILD = textwrap.dedent("""
     import json, sys, time
@@ -151,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         api = _child(HERE, {"kind": "core_like_cli", "rows": rows, "features": features, "batch": 128,
                             "epochs": epochs})
         results.setdefault("this tree: CLI / core API (same network and options), batch 128", []).append(cli / api)
+    for _ in range(rounds):  # workers="auto" against every fixed plan it considers, on this tree
+        for batch in (32, 128):
+            base = {"kind": "fit", "rows": rows, "features": features, "batch": batch, "epochs": epochs}
+            auto = _child(HERE, {**base, "options": {"workers": "auto"}})
+            fixed = [_child(HERE, {**base, "options": options}) for options in AUTO_CANDIDATES]
+            results.setdefault(f"this tree: auto / best fixed plan, batch {batch}", []).append(auto / max(fixed))
     width = max(map(len, results))
     print(f"{'configuration':<{width}}  {'ratio (median)':>14}  rounds")
     for label, ratios in results.items():

@@ -33,7 +33,8 @@ def iris(iris):
 def test_every_activation_and_layer_matches_predict(iris, activation, dtype):
     X, y = iris
     model = ln.Sequential([ln.Dense(12, activation), ln.Dropout(0.2), ln.Dense(8, "relu"),
-                           ln.ActivationLayer("tanh"), ln.Dense(3)], dtype=dtype, seed=0)
+                           ln.ActivationLayer("tanh"), ln.Residual.block(8, 6, dropout=0.1), ln.LayerNorm(),
+                           ln.Dense(3)], dtype=dtype, seed=0)
     model.fit(X, y, epochs=5, batch_size=16)
     out = _run(export(model, dtype=dtype), X, dtype)
     np.testing.assert_allclose(out["probabilities"], model.predict_proba(X), atol=TOLERANCE[dtype], rtol=0)

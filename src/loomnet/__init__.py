@@ -16,6 +16,7 @@ from . import parallel, search
 from ._moved import register as _register_moved_modules
 from ._version import __version__
 from .engine import activations, initializers, losses, metrics, optimizers, preprocessing, schedules
+from .engine.blocks import LayerNorm, Residual
 from .engine.hooks import SAVE as _SAVE
 from .engine.layers import ActivationLayer, Dense, Dropout, Layer, Workspace
 from .engine.network import Sequential
@@ -42,7 +43,8 @@ _SAVE.save = save_model
 
 __all__ = [
     "SGD", "ActivationLayer", "Adagrad", "Adam", "AdamW", "Callback", "Dense", "Dropout",
-    "EarlyStopping", "History", "Layer", "MinMaxScaler", "OverfittingMonitor", "OverfittingWarning",
+    "EarlyStopping", "History", "Layer", "LayerNorm", "Residual", "MinMaxScaler", "OverfittingMonitor",
+    "OverfittingWarning",
     "RMSprop", "Sequential", "StandardScaler",
     "Trainer", "TrainingDivergedError", "Workspace", "__version__", "activations", "datasets", "fit",
     "initializers", "losses", "metrics", "optimizers", "parallel", "preprocessing", "schedules", "search",

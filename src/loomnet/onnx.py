@@ -174,6 +174,17 @@ def _layer(graph: _Graph, x: str, layer: Any, views: dict[str, Any]) -> str:
     kind = layer.kind
     if kind == "dropout":
         return x  # inactive at inference
+    if kind == "layer_norm":  # written out (ONNX's LayerNormalization takes a float32 epsilon)
+        centred = graph.op("Sub", x, graph.op("ReduceMean", x, axes=[1], keepdims=1))
+        var = graph.op("ReduceMean", graph.op("Mul", centred, centred), axes=[1], keepdims=1)
+        xhat = graph.op("Div", centred, graph.op("Sqrt", graph.op("Add", var, graph.const(layer.epsilon))))
+        return graph.op("Add", graph.op("Mul", xhat, graph.const(views["gamma"])), graph.const(views["beta"]))
+    if kind == "residual":
+        h = x
+        for i, inner in enumerate(layer.layers):
+            h = _layer(graph, h, inner, {name.partition(".")[2]: v for name, v in views.items()
+                                         if name.partition(".")[0] == str(i)})
+        return graph.op("Add", x, h)
     if kind == "dense":
         x = graph.op("MatMul", x, graph.const(views["W"], "W"))
         if "b" in views:

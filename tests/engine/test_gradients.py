@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from loomnet import ActivationLayer, Dense, Dropout, Sequential
+from loomnet import ActivationLayer, Dense, Dropout, LayerNorm, Residual, Sequential
 from loomnet.engine.activations import ACTIVATIONS, get_activation
 from loomnet.engine.losses import LOSSES, get_loss
 from tests.gradcheck import numeric_gradient, relative_error
@@ -64,6 +64,12 @@ CASES = {
                                        Dense(3)], "mae"),
     "dropout-fixed-mask": (lambda: [Dense(8, "tanh"), Dropout(0.3), Dense(3)], "cross_entropy"),
     "no-bias": (lambda: [Dense(6, "tanh", use_bias=False), Dense(3)], "cross_entropy"),
+    "layer-norm": (lambda: [Dense(6, "tanh"), LayerNorm(), Dense(3)], "cross_entropy"),
+    "layer-norm-first-mse": (lambda: [LayerNorm(), Dense(5, "gelu"), Dense(3)], "mse"),
+    "residual-blocks": (lambda: [Dense(6, "tanh"), Residual.block(6, 8, dropout=0.3), Residual.block(6, 5),
+                                 Dense(3)], "cross_entropy"),
+    "nested-residual": (lambda: [Dense(5, "elu"), Residual([Residual([Dense(5, "tanh")]), LayerNorm()]),
+                                 Dense(3)], "binary_cross_entropy"),
 }
 
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .layers import Dropout, Layer, layer_from_config
+from .layer_registry import layer_from_config
+from .layers import Dropout, Layer
 from .losses import get_loss
 from .optimizers import get_optimizer
 from .params import ParamLayout

@@ -242,17 +242,3 @@ class Dropout(Layer):
 
     def get_config(self):
         return {"kind": self.kind, "rate": self.rate}
-
-
-LAYERS: dict[str, type[Layer]] = {"dense": Dense, "activation": ActivationLayer, "dropout": Dropout}
-
-
-def layer_from_config(config: dict[str, Any]) -> Layer:
-    """Rebuild a layer from ``get_config()`` output (used by model files)."""
-    cfg = dict(config)
-    kind = cfg.pop("kind", None)
-    if kind not in LAYERS:
-        raise ValueError(f"unknown layer kind {kind!r}; valid kinds are: {', '.join(sorted(LAYERS))}")
-    if "activation" in cfg:
-        cfg["activation"] = get_activation(cfg["activation"])
-    return LAYERS[kind](**cfg)

@@ -95,7 +95,7 @@ class Sequential:
         for layer, views in zip(self.layers, self.layer_params, strict=True):
             layer.init_params(views, rng)
         self.optimizer.reset()
-        self.has_dropout = any(isinstance(layer, Dropout) and layer.rate > 0 for layer in self.layers)
+        self.has_dropout = _has_dropout(self.layers)
         return self
 
     @property
@@ -390,3 +390,9 @@ def _check_finite_output(out: Array, dtype: np.dtype) -> Array:
         raise ValueError(f"the network output overflowed to NaN/inf at row {row}: the inputs are too large "
                          f"for {dtype.name} arithmetic; scale the data or use dtype='float64'")
     return out
+
+
+def _has_dropout(layers: Sequence[Layer]) -> bool:
+    """Whether any layer, inside containers too, drops units in training (and so needs noise)."""
+    return any((isinstance(layer, Dropout) and layer.rate > 0) or _has_dropout(getattr(layer, "layers", ()))
+               for layer in layers)

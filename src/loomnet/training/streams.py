@@ -67,10 +67,17 @@ class BatchNoise:
                     buffer = np.empty((n, width), dtype=dtype)
                     self._buffers[(key, np.dtype(dtype))] = buffer
                 drawn = buffer[:n]
-                layer = key[0] if isinstance(key, tuple) else key
-                stream(self.seed, DROPOUT, epoch, step, self.lane, int(layer)).random(out=drawn, dtype=drawn.dtype)
+                place = _flatten(key)  # a layer's position, nested in residual blocks: (block, inner, ...)
+                stream(self.seed, DROPOUT, epoch, step, self.lane, *place).random(out=drawn, dtype=drawn.dtype)
                 self._drawn[key] = drawn
         return drawn
+
+
+def _flatten(key: object) -> list[int]:
+    """A layer key (an int, or nested tuples of ints) as a flat list of ints."""
+    if isinstance(key, tuple):
+        return [part for item in key for part in _flatten(item)]
+    return [int(key)]
 
 
 class RowNoise:
