@@ -408,3 +408,26 @@ def test_an_estimator_pickled_under_the_0_2_module_names_still_loads():
     revived = pickle.loads(blob)
     X = np.random.default_rng(1).normal(size=(5, 3))
     np.testing.assert_array_equal(revived.predict_proba(X), est.predict_proba(X))
+
+
+def test_small_probabilities_stay_finite_in_log_space_like_scikit_learn():
+    """The issue's example: a multilabel lbfgs fit whose scikit-learn log-probabilities go far below -38."""
+    X, Y = make_multilabel_classification(n_samples=50, random_state=0)
+    ours = MLPClassifier(hidden_layer_sizes=(30,), solver="lbfgs", max_iter=500, random_state=0)
+    theirs = skl.MLPClassifier(hidden_layer_sizes=(30,), solver="lbfgs", max_iter=500, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, Y)
+        theirs.fit(X, Y)
+    log_ours, log_theirs = ours.predict_log_proba(X), theirs.predict_log_proba(X)
+    assert np.isfinite(log_ours[np.isfinite(log_theirs)]).all()
+    assert log_ours.min() < -40  # far below where (1 + tanh(z/2))/2 rounds to 0
+    np.testing.assert_allclose(np.exp(log_ours), ours.predict_proba(X), rtol=1e-6, atol=1e-12)
+
+
+def test_sigmoid_keeps_tiny_probabilities():
+    from loomnet.engine.activations import sigmoid
+
+    z = np.array([-700.0, -100.0, -40.0, 0.0, 40.0, 700.0])
+    np.testing.assert_allclose(sigmoid(z), 1 / (1 + np.exp(-z)), rtol=1e-15)
+    assert sigmoid(np.array([-80.0], np.float32))[0] > 0  # float32 overflows e^-z only below -88

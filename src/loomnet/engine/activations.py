@@ -63,17 +63,19 @@ class Identity(Activation):
 
 
 class Sigmoid(Activation):
-    """f(z) = 1 / (1 + e^-z), computed as (1 + tanh(z/2)) / 2, which never overflows."""
+    """f(z) = 1 / (1 + e^-z), in place: e^-z overflows to inf for z < -709 and f to 0, as it should,
+    and nothing cancels, so small probabilities keep their precision ((1 + tanh(z/2))/2 rounds to 0
+    below z ≈ -38 in float64)."""
 
     name = "sigmoid"
     backward_scratch = True
 
     def forward(self, z, out=None):
-        out = np.multiply(z, 0.5, out=out)
-        np.tanh(out, out=out)
+        out = np.negative(z, out=out)
+        with np.errstate(over="ignore"):
+            np.exp(out, out=out)
         out += 1.0
-        out *= 0.5
-        return out
+        return np.reciprocal(out, out=out)
 
     def backward(self, da, z, a, out=None, scratch=None):
         # f'(z) = a (1 - a)

@@ -282,8 +282,9 @@ class BaseMLP(BaseEstimator):
         return optimizer
 
     # ----------------------------------------------------------------- prediction
-    def _forward(self, X: ArrayLike, check_input: bool = True) -> Array:
-        """The network's output after the output activation, as scikit-learn's ``_forward_pass_fast``."""
+    def _forward(self, X: ArrayLike, check_input: bool = True, raw: bool = False) -> Array:
+        """The network's output after the output activation, as scikit-learn's ``_forward_pass_fast``
+        (``raw``: before it, the logits)."""
         check_is_fitted(self)
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
@@ -295,7 +296,7 @@ class BaseMLP(BaseEstimator):
         with np.errstate(over="ignore", invalid="ignore"):
             for start in range(0, X.shape[0], 8192):
                 out[start : start + 8192] = model.forward(X[start : start + 8192])[0]
-            return model.loss.transform(out)
+            return out if raw else model.loss.transform(out)
 
     def _score(self, X, y, sample_weight=None) -> float:
         """Validation score without input checks (keeps feature names out of the way)."""

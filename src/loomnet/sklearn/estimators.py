@@ -115,9 +115,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return y_pred
 
     def predict_log_proba(self, X: ArrayLike) -> Array:
-        """Logarithm of ``predict_proba``."""
-        proba = self.predict_proba(X)
-        return np.log(proba, out=proba)
+        """Logarithm of ``predict_proba``, computed in log space from the logits: small
+        probabilities stay finite (log σ(z) = -log(1 + e^-z), log softmax)."""
+        check_is_fitted(self)
+        logits = self._forward(X, raw=True).astype(np.float64)
+        if self._model.loss.task == "multiclass":
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            return (shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))).astype(self._model.dtype)
+        log_p = -np.logaddexp(0.0, -logits)
+        if self.n_outputs_ == 1:
+            log_p = np.hstack([-np.logaddexp(0.0, logits), log_p])
+        return log_p.astype(self._model.dtype)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
