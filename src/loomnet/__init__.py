@@ -16,7 +16,7 @@ from . import parallel, search
 from ._moved import register as _register_moved_modules
 from ._version import __version__
 from .engine import activations, initializers, losses, metrics, optimizers, preprocessing, schedules
-from .engine.blocks import LayerNorm, Residual
+from .engine.blocks import LayerNorm, PeriodicEmbedding, Residual
 from .engine.hooks import SAVE as _SAVE
 from .engine.layers import ActivationLayer, Dense, Dropout, Layer, Workspace
 from .engine.network import Sequential
@@ -43,7 +43,8 @@ _SAVE.save = save_model
 
 __all__ = [
     "SGD", "ActivationLayer", "Adagrad", "Adam", "AdamW", "Callback", "Dense", "Dropout",
-    "EarlyStopping", "History", "Layer", "LayerNorm", "Residual", "MinMaxScaler", "OverfittingMonitor",
+    "EarlyStopping", "History", "Layer", "LayerNorm", "PeriodicEmbedding", "Residual", "MinMaxScaler",
+    "OverfittingMonitor",
     "OverfittingWarning",
     "RMSprop", "Sequential", "StandardScaler",
     "Trainer", "TrainingDivergedError", "Workspace", "__version__", "activations", "datasets", "fit",

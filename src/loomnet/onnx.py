@@ -179,6 +179,14 @@ def _layer(graph: _Graph, x: str, layer: Any, views: dict[str, Any]) -> str:
         var = graph.op("ReduceMean", graph.op("Mul", centred, centred), axes=[1], keepdims=1)
         xhat = graph.op("Div", centred, graph.op("Sqrt", graph.op("Add", var, graph.const(layer.epsilon))))
         return graph.op("Add", graph.op("Mul", xhat, graph.const(views["gamma"])), graph.const(views["beta"]))
+    if kind == "periodic":  # PLR: ReLU(W_j·[cos 2πc_j x_j, sin 2πc_j x_j] + b_j) for every feature j
+        d, m = layer.n_in, layer.units
+        z = graph.op("Mul", graph.op("Unsqueeze", x, graph.const([2], "axes", np.int64)),
+                     graph.const(2 * np.pi * views["C"][None]))
+        v = graph.op("Transpose", graph.op("Concat", graph.op("Cos", z), graph.op("Sin", z), axis=2), perm=[1, 0, 2])
+        h = graph.op("Transpose", graph.op("MatMul", v, graph.const(views["W"], "W")), perm=[1, 0, 2])
+        h = graph.op("Relu", graph.op("Add", h, graph.const(views["b"], "b")))
+        return graph.op("Reshape", h, graph.const([-1, d * m], "shape", np.int64))
     if kind == "residual":
         h = x
         for i, inner in enumerate(layer.layers):

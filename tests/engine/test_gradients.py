@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from loomnet import ActivationLayer, Dense, Dropout, LayerNorm, Residual, Sequential
+from loomnet import ActivationLayer, Dense, Dropout, LayerNorm, PeriodicEmbedding, Residual, Sequential
 from loomnet.engine.activations import ACTIVATIONS, get_activation
 from loomnet.engine.losses import LOSSES, get_loss
 from tests.gradcheck import numeric_gradient, relative_error
@@ -68,6 +68,8 @@ CASES = {
     "layer-norm-first-mse": (lambda: [LayerNorm(), Dense(5, "gelu"), Dense(3)], "mse"),
     "residual-blocks": (lambda: [Dense(6, "tanh"), Residual.block(6, 8, dropout=0.3), Residual.block(6, 5),
                                  Dense(3)], "cross_entropy"),
+    "periodic-embedding": (lambda: [PeriodicEmbedding(3, 4, sigma=0.5), Dense(5, "tanh"), Dense(3)], "cross_entropy"),
+    "periodic-in-residual": (lambda: [PeriodicEmbedding(2, 2), Residual.block(8, 6), Dense(3)], "mse"),
     "nested-residual": (lambda: [Dense(5, "elu"), Residual([Residual([Dense(5, "tanh")]), LayerNorm()]),
                                  Dense(3)], "binary_cross_entropy"),
 }

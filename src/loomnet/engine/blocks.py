@@ -141,3 +141,64 @@ def residual_from_config(config: dict[str, Any], rebuild: Any) -> Residual:
     if not isinstance(layers, list) or not layers:
         raise ValueError("a residual block's configuration needs a non-empty list of layers")
     return Residual([rebuild(c) for c in layers])
+
+
+class PeriodicEmbedding(Layer):
+    """Embeddings of numerical features, PLR form (Gorishniy et al., 2022, "On Embeddings for Numerical
+    Features in Tabular Deep Learning"): each feature x_j becomes ReLU(W_j·[cos 2πc_j x_j, sin 2πc_j x_j]
+    + b_j), with k trained frequencies c_j ~ N(0, σ²) and its own linear map to ``units`` outputs. The
+    output has n_features × units columns. Each row is treated on its own: every runner applies.
+    """
+
+    kind = "periodic"
+
+    def __init__(self, frequencies: int = 8, units: int = 8, sigma: float = 0.1):
+        for name, value in (("frequencies", frequencies), ("units", units)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"PeriodicEmbedding {name} must be a positive integer, got {value!r}")
+        if not sigma > 0:
+            raise ValueError(f"PeriodicEmbedding sigma must be positive, got {sigma}")
+        self.frequencies, self.units, self.sigma = int(frequencies), int(units), float(sigma)
+
+    def build(self, n_in: int) -> int:
+        self.n_in = int(n_in)
+        self.n_out = self.n_in * self.units
+        return self.n_out
+
+    def param_shapes(self):
+        d, k, m = self.n_in, self.frequencies, self.units
+        return [("C", (d, k), False), ("W", (d, 2 * k, m), True), ("b", (d, m), False)]
+
+    def init_params(self, params, rng):
+        params["C"][...] = rng.normal(0.0, self.sigma, size=params["C"].shape)
+        bound = 1.0 / np.sqrt(2 * self.frequencies)
+        params["W"][...] = rng.uniform(-bound, bound, size=params["W"].shape)
+        params["b"][...] = 0.0
+
+    def forward(self, params, x, *, training, rng, ws, key):
+        C, W, b = params["C"], params["W"], params["b"]
+        n, d, k = x.shape[0], self.n_in, self.frequencies
+        two_pi = x.dtype.type(2 * np.pi)
+        z = x[:, :, None] * (two_pi * C)[None]                      # (n, d, k)
+        cos, sin = np.cos(z), np.sin(z)
+        v = np.concatenate([cos, sin], axis=2)                       # (n, d, 2k)
+        h = np.matmul(v.transpose(1, 0, 2), W).transpose(1, 0, 2)   # (n, d, m)
+        h += b
+        np.maximum(h, 0, out=h)
+        y = h.reshape(n, d * self.units)
+
+        def backward(dy: Array, grads: Params, need_dx: bool) -> Array | None:
+            dh = dy.reshape(n, d, self.units) * (h > 0)
+            grads["W"][...] = np.matmul(v.transpose(1, 2, 0), dh.transpose(1, 0, 2))   # (d, 2k, m)
+            grads["b"][...] = dh.sum(axis=0)
+            dv = np.matmul(dh.transpose(1, 0, 2), W.transpose(0, 2, 1)).transpose(1, 0, 2)  # (n, d, 2k)
+            dz = dv[:, :, k:] * cos - dv[:, :, :k] * sin
+            grads["C"][...] = (dz * (two_pi * x)[:, :, None]).sum(axis=0)
+            if not need_dx:
+                return None
+            return (dz * (two_pi * C)[None]).sum(axis=2).astype(x.dtype, copy=False)
+
+        return y, backward
+
+    def get_config(self):
+        return {"kind": self.kind, "frequencies": self.frequencies, "units": self.units, "sigma": self.sigma}

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from .activations import get_activation
-from .blocks import LayerNorm, Residual, residual_from_config
+from .blocks import LayerNorm, PeriodicEmbedding, Residual, residual_from_config
 from .layers import ActivationLayer, Dense, Dropout, Layer
 
 LAYERS: dict[str, type[Layer]] = {"dense": Dense, "activation": ActivationLayer, "dropout": Dropout,
-                                  "layer_norm": LayerNorm, "residual": Residual}
+                                  "layer_norm": LayerNorm, "residual": Residual, "periodic": PeriodicEmbedding}
 MAX_NESTING = 4  # residual blocks inside residual blocks: a hostile file could nest them without end
 
 
