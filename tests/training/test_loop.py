@@ -207,3 +207,12 @@ def test_summary_is_a_readable_table_and_save_round_trips(tmp_path):
     assert "softmax applied by the loss" in lines[-1]
     model.save(tmp_path / "m.loom")
     np.testing.assert_array_equal(load_model(tmp_path / "m.loom").predict_proba(X), model.predict_proba(X))
+
+
+def test_fit_shows_its_options_in_its_signature_and_docstring():
+    import inspect
+
+    parameters = inspect.signature(Sequential.fit).parameters
+    for name in ("epochs", "batch_size", "validation_split", "early_stopping", "workers", "micro_batches", "callbacks"):
+        assert name in parameters
+    assert "runner" not in parameters and "early_stopping : EarlyStopping" in Sequential.fit.__doc__

@@ -19,6 +19,25 @@ from .stopping import EarlyStopping
 
 TRAINING.fit = fit
 
+
+def _document_fit() -> None:
+    """``Sequential.fit`` forwards its options to :class:`Trainer`: show them in its signature and docstring."""
+    import inspect
+
+    from ..engine.network import Sequential
+
+    internal = {"model", "data", "validation", "penalty", "runner"}
+    options = [p for name, p in inspect.signature(Trainer).parameters.items() if name not in internal]
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    Sequential.fit.__signature__ = inspect.Signature([self_param, *options], return_annotation="History")
+    trainer_doc = inspect.getdoc(Trainer) or ""
+    parameters = trainer_doc[trainer_doc.find("Parameters"):].replace("model : Sequential\n", "")
+    Sequential.fit.__doc__ = ("Train on (X, y) and return the :class:`History` (the options are "
+                              ":class:`Trainer`'s).\n\n" + parameters)
+
+
+_document_fit()
+
 __all__ = [
     "RUNNERS", "Batch", "BatchL2", "Callback", "EarlyStopping", "History", "Lane", "OverfittingMonitor",
     "OverfittingWarning", "SerialRunner", "Step", "Trainer", "TrainingData", "TrainingDivergedError", "fit",
