@@ -169,3 +169,10 @@ def test_a_failure_midway_leaves_no_partial_prediction_file(trained):
     assert result.returncode == 1 and "power cut" in result.stderr
     assert (trained / "keep.csv").read_text() == "old\n"
     assert not [p for p in trained.iterdir() if p.name.startswith(".keep.csv")]
+
+
+def test_regression_evaluate_says_which_units_its_loss_is_in(tmp_path):
+    assert run_cli("train", "builtin:diabetes", *TINY, "-o", "d.loom", cwd=tmp_path).returncode == 0
+    result = run_cli("evaluate", "d.loom", "builtin:diabetes", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "loss is on the standardised target; the other metrics are in target units" in result.stdout

@@ -40,6 +40,9 @@ def run(args: argparse.Namespace, out: Any) -> int:
     result: dict[str, Any] = {"model": args.model, "data": args.data, "n_samples": n_rows, "metrics": metrics}
     lines = [f"{'metric':<20}{'value':>10}"] + [f"{name:<20}{fmt(value):>10}" for name, value in metrics.items()]
     lines.append(f"{'samples':<20}{n_rows:>10}")
+    if not classify and model.target_preprocess is not None:
+        lines.append("loss is on the standardised target; the other metrics are in target units")
+        result["loss_units"] = "standardised target"
     if classify:
         labels = model.classes_
         matrix = confusion_matrix(y, predictions, labels=labels)
