@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .engine import metrics
-from .engine._validation import check_array, check_consistent_length, check_positive
+from .engine._validation import check_array, check_consistent_length, check_positive, user_stacklevel
 from .parallel.cores import available_cores, blas_limits, blas_threads_per_worker
 from .parallel.pool import WorkerPool
 
@@ -242,7 +242,7 @@ def integrated_gradients(
         steps *= 2
     if todo.size:
         warnings.warn(f"integrated gradients: completeness gap {gap.max():.2%} > {rtol:.0%} for {todo.size} "
-                      f"sample(s) even with {steps} steps", RuntimeWarning, stacklevel=2)
+                      f"sample(s) even with {steps} steps", RuntimeWarning, stacklevel=user_stacklevel())
     return attributions, gap
 
 

@@ -124,3 +124,15 @@ def test_learning_curve_png_is_written(tmp_path):
     history, _ = train(model, data, epochs=12, early_stopping=3)
     plots.plot_history(history.records, tmp_path / "curves.png", best_epoch=history.best_epoch)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_warnings_point_at_the_users_line():
+    import warnings as w
+
+    import loomnet as ln
+
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("always")
+        ln.Sequential([ln.Dense(2)]).fit(X, y, epochs=1, workers=8)  # more workers than cores
+    assert caught and all(item.filename == __file__ for item in caught)

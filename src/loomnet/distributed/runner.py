@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
+from ..engine._validation import user_stacklevel
 from ..engine.params import StepWorkspace
 from ..parallel.pool import WorkerPool
 from ..training import Lane, SerialRunner, TrainingDivergedError
@@ -196,4 +197,4 @@ class MPIRunner(SerialRunner):
         if self.deterministic and saved.get("deterministic") and saved.get("micro_batches") != self.micro_batches:
             warnings.warn(f"the checkpoint was written with micro_batches={saved.get('micro_batches')}, this run "
                           f"uses {self.micro_batches}: the result will not be bit-identical to an uninterrupted run",
-                          RuntimeWarning, stacklevel=3)
+                          RuntimeWarning, stacklevel=user_stacklevel())

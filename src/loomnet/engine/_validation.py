@@ -79,3 +79,15 @@ def check_consistent_length(X: NDArray, y: NDArray, name_y: str = "y") -> None:
         raise ValueError(f"{name_y} must hold one target per sample, got a scalar {y!r}")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but {name_y} has {y.shape[0]}")
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first frame outside loomnet: the user's line."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
+from ..engine._validation import user_stacklevel
+
 
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity), not the machine's total."""
@@ -28,7 +30,7 @@ def blas_threads_per_worker(workers: int, cores: int | None = None) -> int:
     if workers > cores:
         warnings.warn(f"{workers} workers on {cores} cores: the workers will time-share the cores "
                       f"(each gets 1 BLAS thread); use workers <= {cores} for speed",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=user_stacklevel())
     return max(1, cores // workers)
 
 

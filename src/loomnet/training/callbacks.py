@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from ..engine._validation import user_stacklevel
+
 if TYPE_CHECKING:
     from .loop import Trainer
 
@@ -59,4 +61,4 @@ class OverfittingMonitor(Callback):
         if history.overfit_epoch is None:
             history.overfit_epoch = epoch
         history.notes.append(f"epoch {epoch}: {message}")
-        warnings.warn(message, OverfittingWarning, stacklevel=2)
+        warnings.warn(message, OverfittingWarning, stacklevel=user_stacklevel())

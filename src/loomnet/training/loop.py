@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..engine._validation import check_positive
+from ..engine._validation import check_positive, user_stacklevel
 from ..engine.network import Sequential
 from ..engine.params import StepWorkspace
 from .callbacks import Callback, OverfittingMonitor
@@ -356,7 +356,7 @@ class Trainer:
         if self.step:
             warnings.warn(f"the checkpoint was written in the middle of epoch {self.epoch + 1} by "
                           f"{len(self.lane_steps)} lane(s) and this run has {lanes}: that epoch starts over",
-                          RuntimeWarning, stacklevel=3)
+                          RuntimeWarning, stacklevel=user_stacklevel())
         self.step, self.lane_steps = 0, [0] * lanes
         self.epoch_loss_sum, self.epoch_samples, self.epoch_time = 0.0, 0, 0.0
 
