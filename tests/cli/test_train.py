@@ -115,3 +115,13 @@ def test_workers_and_mode_reach_the_trainer_or_warn(tmp_path):
         assert "warning" not in result.stderr
     else:
         assert "--workers is ignored" in result.stderr
+
+
+def test_log_csv_writes_a_line_per_epoch(tmp_path):
+    import csv
+
+    result = run_cli("train", "builtin:iris", *TINY, "--log-csv", "log.csv", "-o", "i.loom", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader((tmp_path / "log.csv").read_text().splitlines()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert all(float(r["loss"]) > 0 and "val_loss" in r and "accuracy" in r for r in rows)

@@ -9,7 +9,7 @@
 """
 
 from ..engine.hooks import TRAINING
-from .callbacks import Callback, OverfittingMonitor, OverfittingWarning
+from .callbacks import Callback, CSVLogger, OverfittingMonitor, OverfittingWarning
 from .data import BatchL2, TrainingData
 from .history import History, TrainingDivergedError
 from .loop import Trainer, fit
@@ -39,6 +39,6 @@ def _document_fit() -> None:
 _document_fit()
 
 __all__ = [
-    "RUNNERS", "Batch", "BatchL2", "Callback", "EarlyStopping", "History", "Lane", "OverfittingMonitor",
+    "RUNNERS", "Batch", "BatchL2", "CSVLogger", "Callback", "EarlyStopping", "History", "Lane", "OverfittingMonitor",
     "OverfittingWarning", "SerialRunner", "Step", "Trainer", "TrainingData", "TrainingDivergedError", "fit",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -62,3 +63,35 @@ class OverfittingMonitor(Callback):
             history.overfit_epoch = epoch
         history.notes.append(f"epoch {epoch}: {message}")
         warnings.warn(message, OverfittingWarning, stacklevel=user_stacklevel())
+
+
+class CSVLogger(Callback):
+    """Appends each epoch's record to a CSV file (a header first): loss, validation metrics, learning
+    rate, time, samples/s, and any column a callback adds. Lists are written as JSON. The file is
+    flushed every epoch, so a killed run keeps the epochs it finished; a resumed run appends to it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self.columns: list[str] | None = None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.columns = None
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        import csv
+        import json
+
+        new = self.columns is None
+        if new and record["epoch"] > 1 and os.path.exists(self.path):  # a resumed run continues its log
+            with open(self.path, newline="", encoding="utf-8") as fh:
+                self.columns = next(csv.reader(fh), None) or list(record)
+            new = False
+        elif new:
+            self.columns = list(record)
+        row = [json.dumps(record[c]) if isinstance(record.get(c), (list, dict)) else record.get(c, "")
+               for c in self.columns]
+        with open(self.path, "w" if new else "a", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            if new:
+                writer.writerow(self.columns)
+            writer.writerow(row)

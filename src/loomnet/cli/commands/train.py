@@ -74,6 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", "-o", default="model.loom", help="model file to write (default model.loom)")
     p.add_argument("--plot", help="loss/metric PNG (default: next to the model, NAME.history.png)")
+    p.add_argument("--log-csv", metavar="PATH", help="append each epoch's metrics to this CSV file")
     p.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
     p.add_argument("--checkpoint-dir", help="write checkpoints here (every N epochs and on Ctrl-C)")
     p.add_argument("--checkpoint-every", type=positive_int, default=1, metavar="N", help="epochs between checkpoints")
@@ -115,6 +116,11 @@ def run(args: argparse.Namespace, out: Any) -> int:
     settings = _settings(args, target, encoder.task, X, y)
     ckpt = checkpoint_path(args.checkpoint_dir) if args.checkpoint_dir else None
     callbacks: list[Callback] = [TrainingMetric(), ProgressBar(out, args.epochs)]
+    if args.log_csv:
+        from ...training import CSVLogger
+
+        check_writable(args.log_csv, "the metrics log")
+        callbacks.append(CSVLogger(args.log_csv))
     checkpointer = None
     if ckpt is not None:
         checkpointer = Checkpointer(ckpt, args.checkpoint_every, settings, save_checkpoint)
