@@ -431,3 +431,20 @@ def test_sigmoid_keeps_tiny_probabilities():
     z = np.array([-700.0, -100.0, -40.0, 0.0, 40.0, 700.0])
     np.testing.assert_allclose(sigmoid(z), 1 / (1 + np.exp(-z)), rtol=1e-15)
     assert sigmoid(np.array([-80.0], np.float32))[0] > 0  # float32 overflows e^-z only below -88
+
+
+def test_assigning_coefs_and_intercepts_is_honoured():
+    X, y = make_classification(n_samples=80, n_features=5, random_state=0)
+    est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    est.coefs_[1] = np.zeros_like(est.coefs_[1])
+    est.intercepts_[1] = np.zeros_like(est.intercepts_[1])
+    np.testing.assert_allclose(est.predict_proba(X), 0.5)  # zero output layer: logits 0 everywhere
+    weights = [np.full_like(c, 0.01) for c in est.coefs_]
+    est.coefs_ = weights
+    np.testing.assert_array_equal(est.coefs_[0], weights[0])
+    assert np.shares_memory(est.coefs_[0], est._model.params)
+    with pytest.raises(ValueError, match="shape"):
+        est.coefs_[0] = np.zeros((2, 2))

@@ -257,8 +257,20 @@ class BaseMLP(BaseEstimator):
     def _link_fitted_weights(self) -> None:
         """coefs_/intercepts_ are views of the model's flat parameters (no copies)."""
         dense = [views for views in self._model.layer_params if "W" in views]
-        self.coefs_ = [views["W"] for views in dense]
-        self.intercepts_ = [views["b"] for views in dense]
+        self.coefs_ = LinkedArrays(views["W"] for views in dense)
+        self.intercepts_ = LinkedArrays(views["b"] for views in dense)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # est.coefs_ = [...] on a fitted estimator writes into the network, as scikit-learn's would be used
+        if name in ("coefs_", "intercepts_") and "_model" in self.__dict__ and not isinstance(value, LinkedArrays):
+            current = self.__dict__.get(name)
+            value = list(value)
+            if current is None or len(value) != len(current):
+                raise ValueError(f"{name} must hold {0 if current is None else len(current)} arrays, got {len(value)}")
+            for i, array in enumerate(value):
+                current[i] = array
+            return
+        super().__setattr__(name, value)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -309,3 +321,17 @@ class BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+class LinkedArrays(list):
+    """``coefs_`` / ``intercepts_``: views of the network's flat parameters. Assigning an item
+    (``est.coefs_[1] = W``) copies it into the network, so predictions and further training use it."""
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            raise TypeError("assign the arrays one by one: est.coefs_[i] = array")
+        target = list.__getitem__(self, index)
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(f"expected an array of shape {target.shape}, got {value.shape}")
+        np.copyto(target, value, casting="same_kind")
