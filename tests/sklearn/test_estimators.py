@@ -448,3 +448,21 @@ def test_assigning_coefs_and_intercepts_is_honoured():
     assert np.shares_memory(est.coefs_[0], est._model.params)
     with pytest.raises(ValueError, match="shape"):
         est.coefs_[0] = np.zeros((2, 2))
+
+
+def test_a_diverging_fit_with_early_stopping_returns_like_scikit_learn():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    options = dict(hidden_layer_sizes=100, activation="identity", solver="sgd", learning_rate_init=1, max_iter=20,
+                   early_stopping=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = skl.MLPRegressor(**options).fit(X, y)
+        ours = MLPRegressor(**options).fit(X, y)
+    assert np.isnan(theirs.validation_scores_[-1]) and np.isnan(ours.validation_scores_[-1])
+    assert np.isfinite(ours.best_validation_score_) and np.isfinite(ours.predict(X)).all()
+    with pytest.raises(ValueError, match="non-finite"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPRegressor(**dict(options, early_stopping=False)).fit(X, y)

@@ -211,6 +211,13 @@ class BaseMLP(BaseEstimator):
             trainer.run()
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)
+        except TrainingDivergedError:
+            if not (self.early_stopping and np.isfinite(self.validation_scores_ or [np.nan]).any()):
+                raise
+            # scikit-learn returns from a diverging fit with early stopping: NaN scores, the best weights
+            self.n_iter_ += 1
+            self.loss_curve_.append(np.nan)
+            self.validation_scores_.append(np.nan)
         if self.early_stopping:
             self._model.set_params(self._best_params)
 
