@@ -125,3 +125,10 @@ def test_log_csv_writes_a_line_per_epoch(tmp_path):
     rows = list(csv.DictReader((tmp_path / "log.csv").read_text().splitlines()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert all(float(r["loss"]) > 0 and "val_loss" in r and "accuracy" in r for r in rows)
+
+
+def test_help_shows_the_defaults():
+    result = run_cli("train", "--help")
+    text = " ".join(result.stdout.split())
+    for fragment in ("(default: 0.0)", "(default: float32)", "(default: 0)", "(default median)", "(default: 1)"):
+        assert fragment in text, fragment

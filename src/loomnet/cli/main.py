@@ -108,10 +108,24 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     common = _common_options()
     for name in COMMANDS:
-        sub_parser = sub.add_parser(name, help=_HELP.get(name, ""), description=_HELP.get(name), parents=[common])
+        sub_parser = sub.add_parser(name, help=_HELP.get(name, ""), description=_HELP.get(name), parents=[common],
+                                    formatter_class=_DefaultsFormatter)
         if name == command:  # only the command being run imports its module
             _load(name).add_arguments(sub_parser)
     return parser
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, unless its help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is argparse.SUPPRESS or not action.option_strings
+                or isinstance(default, bool)):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})"
 
 
 def _load(name: str) -> Any:

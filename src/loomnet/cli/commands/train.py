@@ -70,8 +70,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE", help="stop after PATIENCE epochs "
                    "without improvement, restoring the best epoch (recipe none: off)")
     p.add_argument("--loss-threshold", type=float, help="stop once the training loss is at most this")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="training precision")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random stream")
     p.add_argument("--out", "-o", default="model.loom", help="model file to write (default model.loom)")
     p.add_argument("--plot", help="loss/metric PNG (default: next to the model, NAME.history.png)")
     p.add_argument("--log-csv", metavar="PATH", help="append each epoch's metrics to this CSV file")
