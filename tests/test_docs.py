@@ -12,6 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
+# docs pages whose Python blocks are complete programs (the others show fragments of a session)
+RUNNABLE_PAGES = ["docs/guide/tabular.md"]
+PAGE_BLOCKS = [(page, block) for page in RUNNABLE_PAGES
+               for block in re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), re.S)]
 
 
 def test_the_readme_is_short_and_keeps_the_two_commands():
@@ -43,3 +47,17 @@ def test_links_in_the_readme_point_at_files():
     for target in re.findall(r"\]\(([^)#]+)\)", README):
         if not target.startswith("http"):
             assert (ROOT / target).exists(), target
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("index", range(len(PAGE_BLOCKS)))
+def test_the_runnable_docs_blocks_run(index, tmp_path):
+    page, block = PAGE_BLOCKS[index]
+    result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=110)
+    assert result.returncode == 0, (page, result.stderr)
+
+
+def test_every_docs_page_is_in_the_site_navigation():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in (ROOT / "docs").rglob("*.md"):
+        assert str(page.relative_to(ROOT / "docs")) in nav, page
