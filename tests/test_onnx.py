@@ -109,3 +109,44 @@ def test_categorical_tables_and_unfitted_models_are_refused(tmp_path):
     assert not (tmp_path / "p.onnx").exists()
     with pytest.raises(ExportError, match="fit it before exporting"):
         export(ln.Sequential([ln.Dense(2)]))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_skl2onnx_converts_a_pipeline_ending_in_a_loomnet_estimator(digits, kind):
+    skl2onnx = pytest.importorskip("skl2onnx")  # importing it registers loomnet's converters
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from loomnet.sklearn import MLPClassifier, MLPRegressor
+
+    X = digits.X
+    if kind == "classifier":
+        estimator, y = MLPClassifier(hidden_layer_sizes=(32,), max_iter=20, random_state=0), digits.y
+    else:
+        estimator, y = MLPRegressor(hidden_layer_sizes=(16,), max_iter=20, random_state=0), X[:, 20] + X[:, 40]
+    pipe = Pipeline([("scale", StandardScaler()), ("mlp", estimator)]).fit(X, y)
+    options = {id(estimator): {"zipmap": False}} if kind == "classifier" else None
+    onx = skl2onnx.to_onnx(pipe, X[:1].astype(np.float32), options=options, target_opset=17)
+    session = ort.InferenceSession(onx.SerializeToString())
+    outputs = session.run(None, {session.get_inputs()[0].name: X.astype(np.float32)})
+    if kind == "classifier":
+        label, proba = outputs
+        np.testing.assert_allclose(proba, pipe.predict_proba(X), atol=1e-5)
+        np.testing.assert_array_equal(label, pipe.predict(X))
+    else:
+        np.testing.assert_allclose(outputs[0][:, 0], pipe.predict(X), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("order", ["loomnet first", "skl2onnx first"])
+def test_the_converters_are_registered_whichever_is_imported_first(order):
+    import subprocess
+    import sys
+
+    pytest.importorskip("skl2onnx")
+    imports = ["import loomnet.sklearn", "import skl2onnx"]
+    code = "\n".join(imports if order == "loomnet first" else imports[::-1]) + (
+        "\nfrom skl2onnx.common._registration import get_converter"
+        "\nget_converter('LoomnetMLPClassifier'); get_converter('LoomnetMLPRegressor'); print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr

@@ -8,5 +8,8 @@ imports scikit-learn.
 """
 
 from .estimators import MLPClassifier, MLPRegressor
+from .onnx_converters import register_when_imported
+
+register_when_imported()  # skl2onnx.to_onnx then converts pipelines that end in these estimators
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
