@@ -466,3 +466,15 @@ def test_a_diverging_fit_with_early_stopping_returns_like_scikit_learn():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             MLPRegressor(**dict(options, early_stopping=False)).fit(X, y)
+
+
+def test_the_stratified_early_stopping_error_reads_as_scikit_learns():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.array(["a"] * 19 + ["b"])
+    messages = []
+    for estimator in (skl.MLPClassifier, MLPClassifier):
+        with pytest.raises(ValueError) as info, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimator(early_stopping=True, max_iter=3).fit(X, y)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]

@@ -168,7 +168,10 @@ class BaseMLP(BaseEstimator):
         train, validation = np.arange(n), None
         if self.early_stopping:
             # The same split scikit-learn draws: same RandomState state, same stratification rule.
-            stratify = targets if is_classifier(self) and self.n_outputs_ == 1 else None
+            # scikit-learn stratifies on its label-binarized targets as booleans: the same split and,
+            # when a class is too rare, the same error naming it ('True')
+            stratify = (np.asarray(targets).reshape(n, -1).astype(bool)
+                        if is_classifier(self) and self.n_outputs_ == 1 else None)
             train, val = train_test_split(
                 np.arange(n), random_state=random_state, test_size=self.validation_fraction, stratify=stratify
             )
