@@ -12,14 +12,14 @@ from .cores import blas_threads_per_worker
 MODES = ("sync", "hogwild", "locked")
 # Slices per batch in mode="sync" unless given: a function of the batch size alone, so the bits
 # never depend on the machine or the number of workers. At most 8 slices, each of at least
-# MIN_SLICE_ROWS rows (smaller slices leave BLAS idle and add a pass per slice to the reduction).
+# DEFAULT_SLICE_ROWS rows (smaller slices leave BLAS idle and add a pass per slice to the reduction).
 DEFAULT_MICRO_BATCHES = 8
-MIN_SLICE_ROWS = 64
+DEFAULT_SLICE_ROWS = 64
 
 
 def default_micro_batches(batch_size: int) -> int:
     """The number of slices a batch of ``batch_size`` rows is cut into when ``micro_batches`` is not given."""
-    return max(1, min(DEFAULT_MICRO_BATCHES, batch_size // MIN_SLICE_ROWS))
+    return max(1, min(DEFAULT_MICRO_BATCHES, batch_size // DEFAULT_SLICE_ROWS))
 
 
 @dataclass(frozen=True)

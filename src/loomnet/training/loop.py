@@ -260,18 +260,10 @@ class Trainer:
                 step = done[t]
                 idx = shard[step * bs:(step + 1) * bs]
                 loss = run_step(lane, epoch, step, idx, clock, gradient, fused)
-                if one_lane:
-                    n = len(idx)
-                    self.epoch_loss_sum += loss * n
-                    self.epoch_samples += n
-                    done[0] += 1
-                    self.step += 1
-                    for hook in on_batch:
-                        hook(self, epoch, self.step - 1, n, loss)
-                elif on_batch:  # callbacks see (and checkpoints save) the counters as of their batch
+                if one_lane or on_batch:  # callbacks see (and checkpoints save) the counters as of their batch
                     with book:
                         self._batch_done(t, epoch, len(idx), loss, on_batch)
-                else:  # each lane keeps its own sums: nothing shared to lock
+                else:  # asynchronous lanes without per-batch callbacks keep their own sums: nothing to lock
                     lane.loss_sum += loss * len(idx)
                     lane.samples += len(idx)
                     done[t] += 1
@@ -291,7 +283,7 @@ class Trainer:
                 self.step = sum(self.lane_steps)
             if not one_lane:  # asynchronous lanes counted their updates on the shared clock
                 self.model.optimizer.iterations = clock.updates
-        if len(lanes) > 1:
+        if not one_lane:
             total = sum(lane.updates for lane in lanes)
             self.lane_stats = {"updates_per_worker": [lane.updates for lane in lanes],
                                "mean_staleness": sum(lane.staleness for lane in lanes) / total if total else 0.0}
