@@ -6,7 +6,7 @@ STAMP_DEMO := $(VENV)/.demo-installed
 STAMP_TEST := $(VENV)/.test-installed
 STAMP_DOCS := $(VENV)/.docs-installed
 
-.PHONY: demo test docs bench lint clean
+.PHONY: demo test test-ft docs bench bench-ft lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,14 +30,23 @@ demo: $(STAMP_DEMO)
 test: $(STAMP_TEST)
 	$(PY) -m pytest -q
 
+# the suite on free-threaded CPython 3.13t with the GIL off (builds the interpreter once, into ~/.cache/loomnet)
+test-ft:
+	bash tools/test-freethreaded.sh
+
 docs: $(STAMP_DOCS)
 	$(VENV)/bin/mkdocs build --strict
 
 bench: $(STAMP_TEST)
 	$(PY) -m benchmarks
 
+# thread speed-ups on both interpreters in one run (.venv-ft is made by the test-ft script's setup)
+bench-ft: $(STAMP_TEST)
+	bash tools/test-freethreaded.sh --setup-only
+	$(PY) -m benchmarks.freethreaded --write docs/results/freethreaded.md
+
 lint: $(STAMP_TEST)
 	$(VENV)/bin/ruff check src tests examples benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .venv-ft build *.egg-info src/*.egg-info

@@ -276,12 +276,36 @@ def test_bad_parallel_options_are_refused_with_the_valid_values(kwargs, message)
 
 def test_auto_picks_hogwild_for_small_batches_and_sync_for_large_ones():
     widths = [784, 512, 256, 10]
-    assert auto_plan(32, widths, cores=2).mode == "hogwild"
-    big = auto_plan(256, widths, cores=2)
+    assert auto_plan(32, widths, cores=2, gil=True).mode == "hogwild"
+    big = auto_plan(256, widths, cores=2, gil=True)
     assert (big.mode, big.workers, big.micro_batches) == ("sync", 2, 2)
-    tiny_net = auto_plan(64, [4, 8, 2], cores=2)
+    tiny_net = auto_plan(64, [4, 8, 2], cores=2, gil=True)
     assert (tiny_net.mode, tiny_net.workers, tiny_net.blas_threads) == ("sync", 1, 2)
-    assert auto_plan(256, widths, cores=1).workers == 1
+    assert auto_plan(256, widths, cores=1, gil=True).workers == 1
+
+
+def test_auto_splits_smaller_batches_when_the_gil_is_off():
+    small_net = [64, 32, 10]  # batch 128: 64-row slices of a small network
+    with_gil = auto_plan(128, small_net, cores=2, gil=True)
+    assert (with_gil.workers, with_gil.blas_threads) == (1, 2)
+    free = auto_plan(128, small_net, cores=2, gil=False)
+    assert (free.mode, free.workers, free.micro_batches, free.blas_threads) == ("sync", 2, 2, 1)
+    assert "GIL off" in free.reason and "GIL" not in with_gil.reason
+    assert auto_plan(32, small_net, cores=2, gil=False).mode == "hogwild"
+    assert auto_plan(128, small_net, cores=1, gil=False).workers == 1
+
+
+def test_auto_follows_this_interpreters_gil(monkeypatch):
+    import sys
+
+    from loomnet.parallel import cores
+
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    assert cores.gil_enabled() is False
+    assert "GIL off" in auto_plan(128, [64, 32, 10], cores=2).reason
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
+    assert cores.gil_enabled() is True
+    assert "GIL" not in auto_plan(128, [64, 32, 10], cores=2).reason
 
 
 def test_auto_reports_its_choice_in_the_history():

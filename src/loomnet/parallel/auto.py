@@ -6,6 +6,9 @@ hand-offs, so independent Hogwild workers win (1.2-1.5x the single worker at bat
 what two processes sharing nothing reach). From batch 64 up, each core can take a slice of the
 batch big enough to keep its BLAS busy, and the synchronous split keeps the single-worker
 result; too small a slice and BLAS threads alone are faster.
+With the GIL off (free-threaded CPython), the Python bookkeeping between those products runs on
+every core as well, so a synchronous split pays off with slices four times smaller
+(``FREE_THREADED_SLICE_FACTOR``), and a batch too small to split still runs Hogwild.
 That is :func:`auto_plan`, from the shapes alone. But which wins depends on the machine and
 its load (on a loaded machine, multi-threaded BLAS collapses), so ``workers="auto"`` times a
 few training steps of each candidate (:func:`loomnet.parallel.runners.measure_plans`, through the one
@@ -14,7 +17,7 @@ epoch loop, on a scratch copy of the model) and keeps the fastest (:func:`choose
 
 from __future__ import annotations
 
-from .cores import available_cores
+from .cores import available_cores, gil_enabled
 from .plan import ParallelPlan
 
 HOGWILD_MAX_BATCH = 32   # at or below: asynchronous workers
@@ -22,23 +25,31 @@ MIN_SLICE_ROWS = 32      # a synchronous micro-batch smaller than this leaves BL
 MIN_SLICE_FLOPS = 2e6    # ... and so does one whose matrix products are tiny
 HOGWILD_MARGIN = 1.2     # measured: Hogwild must be this much faster than sync to be chosen
 PRIOR_MARGIN = 0.9       # the shapes' choice stands if it measures within 10% of the fastest
+FREE_THREADED_SLICE_FACTOR = 4  # without the GIL, slices this many times smaller still pay off
 
 
-def auto_plan(batch_size: int, layer_widths: list[int], cores: int | None = None) -> ParallelPlan:
-    """Choose a plan for ``batch_size`` on a network with these widths (inputs first), from the shapes alone."""
+def auto_plan(batch_size: int, layer_widths: list[int], cores: int | None = None,
+              gil: bool | None = None) -> ParallelPlan:
+    """Choose a plan for ``batch_size`` on a network with these widths (inputs first), from the shapes alone.
+
+    ``gil``: whether the GIL is enabled (default: this interpreter's state, :func:`gil_enabled`).
+    """
     cores = available_cores() if cores is None else cores
+    gil = gil_enabled() if gil is None else gil
+    shrink = 1 if gil else FREE_THREADED_SLICE_FACTOR
+    where = "" if gil else ", GIL off"
     if cores == 1:
         return ParallelPlan("sync", 1, 1, 1, "one core: nothing to split")
     flops_per_row = 6 * sum(a * b for a, b in zip(layer_widths, layer_widths[1:], strict=False))
     if batch_size <= HOGWILD_MAX_BATCH:
         return ParallelPlan("hogwild", cores, 1, 1,
-                            f"batch {batch_size} <= {HOGWILD_MAX_BATCH}: too small to split, workers run async")
+                            f"batch {batch_size} <= {HOGWILD_MAX_BATCH}: too small to split, workers run async{where}")
     rows = batch_size // cores
-    if rows >= MIN_SLICE_ROWS and rows * flops_per_row >= MIN_SLICE_FLOPS:
+    if rows >= MIN_SLICE_ROWS / shrink and rows * flops_per_row >= MIN_SLICE_FLOPS / shrink:
         return ParallelPlan("sync", cores, cores, 1,
-                            f"batch {batch_size} gives each of {cores} cores {rows} rows")
+                            f"batch {batch_size} gives each of {cores} cores {rows} rows{where}")
     return ParallelPlan("sync", 1, 1, cores,
-                        f"slices of {rows} rows are too small: one worker, {cores} BLAS threads")
+                        f"slices of {rows} rows are too small: one worker, {cores} BLAS threads{where}")
 
 
 def candidate_plans(batch_size: int, cores: int) -> list[ParallelPlan]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,14 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def gil_enabled() -> bool:
+    """Whether the GIL is on: always on a default CPython build; on a free-threaded one (3.13t)
+    unless ``PYTHON_GIL=1`` or an extension that does not declare free-threading support
+    turned it back on at import."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
 
 
 def blas_threads_per_worker(workers: int, cores: int | None = None) -> int:
