@@ -56,3 +56,21 @@ def test_the_hand_written_numpy_loop_takes_the_same_step_as_loomnet():
             assert loss_loop == pytest.approx(loss_loom, rel=1e-5)
             np.testing.assert_allclose(loop.params, model.params, rtol=1e-4, atol=1e-6)
     assert not np.allclose(loop.params, NumpyLoop(20, (16, 8), 4, seed=1).params)  # it did train
+
+
+def test_freethreaded_ratios_are_each_rounds_own_then_the_median():
+    from benchmarks.freethreaded import CASES, MODES, SEARCH_LABEL, render, summarise
+
+    def round_(single, hogwild, search_1, search_2):
+        rates = {label: {"single": single, **{mode: hogwild for mode, _ in MODES}} for label, _, _ in CASES}
+        return {"rates": rates, "search_s": {"1 thread": search_1, "2 threads": search_2}, "python": "3.x",
+                "gil": True, "cores": 2, "numpy": "2", "loomnet": "0"}
+
+    rounds = {"gil": [round_(100, 150, 4, 2), round_(50, 100, 4, 4), round_(10, 12, 4, 1)],
+              "ft": [round_(200, 200, 2, 1)] * 3}
+    rows = dict(summarise(rounds))
+    first = f"{CASES[0][0]}: {MODES[0][0]}"
+    assert rows[first] == [1.5, 1.0]            # median of 1.5, 2.0, 1.2 is 1.5; not 262/160 from the rates
+    assert rows[f"{SEARCH_LABEL}: 2 threads"] == [2.0, 2.0]
+    assert rows[f"{CASES[0][0]}: single, samples/s vs gil"] == [1.0, 4.0]  # 200 against the median 50
+    assert "1.50×" in render(rounds, quick=True)
