@@ -37,7 +37,7 @@ if ((${#missing[@]})); then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 \
         || { as_root apt-get update -qq >&2 && as_root env DEBIAN_FRONTEND=noninteractive \
              apt-get install -y -qq "${missing[@]}" >&2; } \
-        || { log "cannot install the build packages (${missing[*]})"; exit 3; }
+        || { echo "free-threaded CPython skipped: cannot install the build packages (${missing[*]})" >&2; exit 3; }
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/loomnet-ft-build.XXXXXX")"
@@ -58,8 +58,8 @@ printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/
     "$MIRROR" "$SUITES" | as_root tee "$SRC_LIST" >/dev/null
 as_root apt-get update -qq >&2 || true
 cd "$WORK"
-if ! apt-get source -d -qq "python3.13=$VERSION" >&2; then
-    log "source of python3.13=$VERSION not found on $MIRROR ($SUITES); free-threaded build skipped"
+if ! apt-get source -d -qq "python3.13=$VERSION" >"$WORK/source.log" 2>&1; then
+    echo "free-threaded CPython skipped: the source of python3.13=$VERSION was not found on $MIRROR ($SUITES)" >&2
     exit 3
 fi
 tarball="$(ls python3.13_"$UPSTREAM".orig.tar.* | head -1)"
