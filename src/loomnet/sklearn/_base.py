@@ -25,7 +25,9 @@ from ..engine.losses import SoftmaxCrossEntropy
 from ..engine.network import Sequential
 from ..engine.optimizers import Adagrad, AdamW, Optimizer, RMSprop
 from ..training import TrainingDivergedError
-from ._params import ACTIVATIONS, STOCHASTIC_SOLVERS, check_sample_weight, hidden_sizes, validate_hyperparameters
+from ._assigned import adopt_assigned_weights
+from ._params import (ACTIVATIONS, STOCHASTIC_SOLVERS, check_sample_weight, dtype_name, hidden_sizes,
+                      validate_hyperparameters)
 from ._training import SklearnBookkeeping, fit_lbfgs, sklearn_trainer
 from .conventions import MutableRate, SklearnAdam, SklearnSGD, glorot_uniform_like_sklearn
 
@@ -134,6 +136,8 @@ class BaseMLP(BaseEstimator):
     def _fit(self, X, y, sample_weight, incremental: bool):
         validate_hyperparameters(self)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if not first_pass:
+            adopt_assigned_weights(self)  # coefs_/intercepts_ assigned by hand before partial_fit
         X, y, targets = self._validate_input(X, y, incremental, reset=first_pass)
         if issparse(X):
             X = X.toarray()
@@ -244,7 +248,7 @@ class BaseMLP(BaseEstimator):
             if self.dropout:
                 layers.append(Dropout(self.dropout))
         layers.append(Dense(self.n_outputs_))
-        dtype = self.dtype or ("float32" if X.dtype == np.float32 else "float64")
+        dtype = dtype_name(self.dtype) or ("float32" if X.dtype == np.float32 else "float64")
         seed = self.random_state if isinstance(self.random_state, numbers.Integral) else 0
         model = Sequential(
             layers, loss=self._loss(), optimizer=self._make_optimizer(), preprocess=None, dtype=dtype, seed=int(seed)
@@ -312,6 +316,7 @@ class BaseMLP(BaseEstimator):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         if issparse(X):
             X = X.toarray()
+        adopt_assigned_weights(self)  # coefs_/intercepts_ assigned by hand on an unfitted estimator
         model = self._model
         X = np.ascontiguousarray(X, dtype=model.dtype)
         out = np.empty((X.shape[0], model.n_outputs), dtype=model.dtype)

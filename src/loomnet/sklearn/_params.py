@@ -60,10 +60,22 @@ def validate_hyperparameters(estimator: Any) -> None:
     n_iter_no_change = estimator.n_iter_no_change
     if not (n_iter_no_change == np.inf or (isinstance(n_iter_no_change, numbers.Integral) and n_iter_no_change >= 1)):
         raise ValueError(f"n_iter_no_change must be an integer >= 1 or np.inf, got {n_iter_no_change!r}")
-    if estimator.dtype not in (None, "float32", "float64"):
-        raise ValueError(f"dtype must be None (follow X), 'float32' or 'float64', got {estimator.dtype!r}")
+    dtype_name(estimator.dtype)
     if estimator.dropout and estimator.solver == "lbfgs":
         raise ValueError("dropout needs a stochastic solver; lbfgs minimises a deterministic loss")
+
+
+def dtype_name(value: Any) -> str | None:
+    """``dtype`` as 'float32', 'float64' or None: the strings, ``np.float32`` and ``np.dtype("float64")`` alike."""
+    if value is None:
+        return None
+    try:
+        name = np.dtype(value).name
+    except TypeError:
+        name = None
+    if name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be None (follow X), 'float32' or 'float64', got {value!r}")
+    return name
 
 
 def hidden_sizes(value: Any) -> list[int]:
