@@ -67,7 +67,8 @@ def _check_shapes(coefs: list[np.ndarray], intercepts: list[np.ndarray]) -> None
             raise ValueError(f"coefs_[{i}] has shape {W.shape} and intercepts_[{i}] {b.shape}: "
                              "expected (n_in, n_out) and (n_out,)")
         if i and W.shape[0] != coefs[i - 1].shape[1]:
-            raise ValueError(f"coefs_[{i}] has {W.shape[0]} rows but coefs_[{i - 1}] has {coefs[i - 1].shape[1]} columns")
+            raise ValueError(f"coefs_[{i}] has {W.shape[0]} rows but coefs_[{i - 1}] has "
+                             f"{coefs[i - 1].shape[1]} columns")
 
 
 def _prepare_targets(est: BaseMLP, n_outputs: int) -> None:

@@ -26,8 +26,14 @@ from ..engine.network import Sequential
 from ..engine.optimizers import Adagrad, AdamW, Optimizer, RMSprop
 from ..training import TrainingDivergedError
 from ._assigned import adopt_assigned_weights
-from ._params import (ACTIVATIONS, STOCHASTIC_SOLVERS, check_sample_weight, dtype_name, hidden_sizes,
-                      validate_hyperparameters)
+from ._params import (
+    ACTIVATIONS,
+    STOCHASTIC_SOLVERS,
+    check_sample_weight,
+    dtype_name,
+    hidden_sizes,
+    validate_hyperparameters,
+)
 from ._training import SklearnBookkeeping, fit_lbfgs, sklearn_trainer
 from .conventions import MutableRate, SklearnAdam, SklearnSGD, glorot_uniform_like_sklearn
 
