@@ -181,3 +181,17 @@ def test_writing_into_a_fifo_or_device_never_replaces_it(tmp_path):
     assert received == [b"payload"]
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # no temporary file left behind
+
+
+def test_a_classifier_without_labels_is_refused_at_save_not_at_load(tmp_path):
+    """A built but unfitted softmax classifier has no labels: saving it says so, rather than
+    writing a file that load_model would refuse."""
+    import loomnet as ln
+
+    model = ln.Sequential([ln.Dense(3)], seed=0).build(4)
+    with pytest.raises(ValueError, match="no class labels yet"):
+        model.save(tmp_path / "m.loom")
+    assert not (tmp_path / "m.loom").exists()
+    regressor = ln.Sequential([ln.Dense(2)], loss="mse", seed=0).build(4)
+    regressor.save(tmp_path / "r.loom")
+    np.testing.assert_array_equal(ln.load_model(tmp_path / "r.loom").params, regressor.params)

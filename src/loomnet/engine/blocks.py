@@ -19,7 +19,28 @@ from .layers import Array, Backward, Layer, Params, _buffer
 
 
 class LayerNorm(Layer):
-    """y = γ·(x - mean(x)) / sqrt(var(x) + ε) + β over each row's features (Ba et al., 2016)."""
+    """y = γ·(x - mean(x)) / sqrt(var(x) + ε) + β over each row's features (Ba et al., 2016).
+
+    Each row is normalised on its own, so the result does not depend on the batch or on how it
+    is split over workers (unlike batch normalisation).
+
+    Parameters
+    ----------
+    epsilon : float
+        ε > 0 added to the variance.
+
+    Raises
+    ------
+    ValueError
+        If ``epsilon`` is not positive.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> model = ln.Sequential([ln.Dense(16), ln.LayerNorm(), ln.Dense(2)]).build(4)
+    >>> model.layers[1].param_shapes()   # γ (starts at 1) and β (at 0), not decayed by l2
+    [('gamma', (16,), False), ('beta', (16,), False)]
+    """
 
     kind = "layer_norm"
 
@@ -66,6 +87,23 @@ class Residual(Layer):
 
     ``Residual.block(width, hidden, dropout)`` is the ResNet-MLP block:
     LayerNorm → Dense(hidden, relu) → Dropout → Dense(width), plus the skip connection.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        The branch f; its output width must equal its input width.
+
+    Raises
+    ------
+    TypeError
+        If ``layers`` is empty or holds something that is not a Layer.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> model = ln.Sequential([ln.Dense(16), ln.Residual.block(16, 32, dropout=0.1), ln.Dense(2)]).build(5)
+    >>> model.n_outputs
+    2
     """
 
     kind = "residual"
@@ -148,6 +186,27 @@ class PeriodicEmbedding(Layer):
     Features in Tabular Deep Learning"): each feature x_j becomes ReLU(W_j·[cos 2πc_j x_j, sin 2πc_j x_j]
     + b_j), with k trained frequencies c_j ~ N(0, σ²) and its own linear map to ``units`` outputs. The
     output has n_features × units columns. Each row is treated on its own: every runner applies.
+
+    Parameters
+    ----------
+    frequencies : int
+        k, the trained frequencies per feature.
+    units : int
+        Output columns per feature.
+    sigma : float
+        σ > 0 of the frequencies' initial normal distribution (on standardised inputs).
+
+    Raises
+    ------
+    ValueError
+        If ``frequencies`` or ``units`` is not a positive integer, or ``sigma`` is not positive.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> model = ln.Sequential([ln.PeriodicEmbedding(frequencies=4, units=6), ln.Dense(2)]).build(3)
+    >>> model.layers[0].n_out
+    18
     """
 
     kind = "periodic"

@@ -104,6 +104,32 @@ class Dense(Layer):
 
     W has shape (n_in, units) so a batch is one matrix product; ``activation`` is fused so the
     pre-activation can be overwritten in place when f' is a function of f alone.
+
+    Parameters
+    ----------
+    units : int
+        Number of neurons (output width).
+    activation : str, Activation or None
+        'relu', 'tanh', 'sigmoid', 'gelu', 'leaky_relu', 'elu', 'softplus', 'identity'... or
+        None (identity: the logits of an output layer).
+    kernel_initializer : str, optional
+        Weight initialiser; default He for ReLU-like activations, Glorot otherwise.
+    bias_initializer : str
+        Bias initialiser (default 'zeros').
+    use_bias : bool
+        Whether the layer has a bias b.
+
+    Raises
+    ------
+    ValueError
+        If ``units`` is not a positive integer, or an activation or initialiser is unknown.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> model = ln.Sequential([ln.Dense(8, "relu"), ln.Dense(3)]).build(4)
+    >>> [layer.param_shapes()[0][1] for layer in model.layers]
+    [(4, 8), (8, 3)]
     """
 
     kind = "dense"
@@ -185,7 +211,20 @@ class Dense(Layer):
 
 
 class ActivationLayer(Layer):
-    """A standalone activation, for architectures written layer by layer."""
+    """A standalone activation, for architectures written layer by layer.
+
+    Parameters
+    ----------
+    activation : str or Activation
+        The activation's name ('relu', 'tanh', ...) or an :class:`~loomnet.activations.Activation`.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> model = ln.Sequential([ln.Dense(8), ln.ActivationLayer("tanh"), ln.Dense(2)], loss="mse").build(3)
+    >>> model.predict([[0.0, 1.0, 2.0]]).shape
+    (1, 2)
+    """
 
     kind = "activation"
 
@@ -210,7 +249,30 @@ class ActivationLayer(Layer):
 
 class Dropout(Layer):
     """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the rest
-    by 1/(1-rate), so inference is the identity and needs no rescaling."""
+    by 1/(1-rate), so inference is the identity and needs no rescaling.
+
+    The masks are drawn from (seed, epoch, step, row position), so they are the same for any
+    number of workers.
+
+    Parameters
+    ----------
+    rate : float
+        Probability of zeroing a unit, in [0, 1).
+
+    Raises
+    ------
+    ValueError
+        If ``rate`` is outside [0, 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> model = ln.Sequential([ln.Dense(16, "relu"), ln.Dropout(0.5), ln.Dense(2)], seed=0).build(3)
+    >>> X = np.ones((4, 3))
+    >>> bool(np.array_equal(model.predict_proba(X), model.predict_proba(X)))  # inference: no dropout
+    True
+    """
 
     kind = "dropout"
 

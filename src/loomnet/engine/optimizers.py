@@ -36,6 +36,25 @@ class SGD(Optimizer):
     a schedule changes lr, a new rate applies to new gradients only, as in Keras and scikit-learn.
     Keeping v in parameter units makes the update linear in lr·g: given a gradient the backward
     pass already scaled (``grad_scaled``), momentum SGD is three passes over the flat arrays.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule
+        Step size, constant or a schedule (:mod:`loomnet.schedules`).
+    momentum : float
+        μ in [0, 1); 0 is plain SGD.
+    nesterov : bool
+        Nesterov's look-ahead momentum (needs ``momentum > 0``).
+    clip_norm : float, optional
+        Rescale each step's gradient to at most this global L2 norm.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(16, "relu"), ln.Dense(3)], optimizer=ln.SGD(0.05, momentum=0.9), seed=0)
+    >>> model.fit(iris.X, iris.y, epochs=30, batch_size=16).records[-1]["loss"] < 0.3
+    True
     """
 
     name = "sgd"
@@ -97,6 +116,26 @@ class Adam(Optimizer):
     M ← β₁M + g and V ← β₂V + g², one multiplication fewer each; the constants move into the
     step size and ε (``_coefficients``). Ten passes over the flat arrays per step instead of
     thirteen, for the same update up to rounding.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule
+        Step size, constant or a schedule (:mod:`loomnet.schedules`).
+    beta_1, beta_2 : float
+        Decay rates of the first and second moments, in [0, 1).
+    epsilon : float
+        Added to √v̂ for numerical stability.
+    clip_norm : float, optional
+        Rescale each step's gradient to at most this global L2 norm.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> from loomnet.schedules import CosineDecay
+    >>> opt = ln.Adam(learning_rate=CosineDecay(3e-3, epochs=20))
+    >>> model = ln.Sequential([ln.Dense(32, "relu"), ln.Dense(10)], optimizer=opt)
+    >>> model.optimizer is opt
+    True
     """
 
     name = "adam"
@@ -149,7 +188,26 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: p ← p·(1 - lr·λ) before the Adam step."""
+    """Adam with decoupled weight decay: p ← p·(1 - lr·λ) before the Adam step (Loshchilov & Hutter).
+
+    Parameters
+    ----------
+    learning_rate, beta_1, beta_2, epsilon, clip_norm
+        As for :class:`Adam`.
+    weight_decay : float
+        λ ≥ 0, applied to every parameter, scaled by the learning rate.
+
+    Raises
+    ------
+    ValueError
+        If ``weight_decay`` is negative.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> ln.AdamW(1e-3, weight_decay=0.05).weight_decay
+    0.05
+    """
 
     name = "adamw"
 
@@ -168,7 +226,25 @@ class AdamW(Adam):
 
 
 class RMSprop(Optimizer):
-    """RMSprop: s ← ρs + (1-ρ)g², p ← p - lr·g/(√s + ε)."""
+    """RMSprop: s ← ρs + (1-ρ)g², p ← p - lr·g/(√s + ε).
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule
+        Step size.
+    rho : float
+        Decay rate of the squared-gradient average, in [0, 1).
+    epsilon : float
+        Added to √s for numerical stability.
+    clip_norm : float, optional
+        Rescale each step's gradient to at most this global L2 norm.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> ln.Sequential([ln.Dense(2)], optimizer=ln.RMSprop(1e-3, rho=0.95)).optimizer.rho
+    0.95
+    """
 
     name = "rmsprop"
     _state_names = ("square_avg",)
@@ -200,7 +276,23 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad: s ← s + g², p ← p - lr·g/(√s + ε)."""
+    """Adagrad: s ← s + g², p ← p - lr·g/(√s + ε).
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule
+        Step size.
+    epsilon : float
+        Added to √s for numerical stability.
+    clip_norm : float, optional
+        Rescale each step's gradient to at most this global L2 norm.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> ln.Sequential([ln.Dense(2)], optimizer=ln.Adagrad(0.05)).optimizer.name
+    'adagrad'
+    """
 
     name = "adagrad"
     _state_names = ("sum_sq",)

@@ -106,7 +106,40 @@ def train_test_split(
 ) -> list[NDArray]:
     """Split arrays into train and test parts: [a_train, a_test, b_train, b_test, ...].
 
-    With ``stratify`` (labels), each class keeps its proportion in both parts.
+    With ``stratify`` (labels), each class keeps its proportion in both parts, and every class
+    keeps at least one training row.
+
+    Parameters
+    ----------
+    *arrays : array-like
+        Arrays with the same number of rows.
+    test_size : float or int
+        Fraction (0 < f < 1) or number of rows for the test part.
+    stratify : array-like or None
+        Labels to stratify on.
+    seed : int or None
+        Seed of the shuffle.
+    shuffle : bool
+        Shuffle before splitting (False: the last rows are the test part).
+
+    Returns
+    -------
+    list of ndarray
+        Two arrays per input: its training rows, then its test rows.
+
+    Raises
+    ------
+    ValueError
+        If no array is given, the arrays' lengths differ or ``test_size`` leaves a part empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from loomnet import train_test_split
+    >>> X, y = np.arange(20).reshape(10, 2), np.array([0] * 5 + [1] * 5)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y)
+    >>> X_train.shape, sorted(y_test.tolist())
+    ((8, 2), [0, 1])
     """
     if not arrays:
         raise ValueError("train_test_split needs at least one array")

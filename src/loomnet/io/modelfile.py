@@ -228,13 +228,43 @@ def _split(path: Path, data: bytes) -> tuple[dict[str, Any], bytes]:
 def save_model(model: Any, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Save a fitted :class:`~loomnet.Sequential` (weights, architecture, preprocessing, history).
 
-    ``extra`` is any JSON-compatible data stored alongside (read it back with
-    ``open_model(path).extra``). Returns the header written, including the weights' SHA-256.
+    The file is a JSON header and the weights in safetensors form, written atomically; loading it
+    never runs code (no pickle).
+
+    Parameters
+    ----------
+    model : Sequential
+        A built (usually fitted) model.
+    path : str or path-like
+        Where to write (``.loom`` by convention).
+    extra : dict, optional
+        JSON-compatible data stored alongside (read it back with ``open_model(path).extra``).
+
+    Returns
+    -------
+    dict
+        The header written, including the weights' SHA-256.
+
+    Raises
+    ------
+    ValueError
+        If the model has no parameters yet, or is a classifier without class labels (not fitted).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import loomnet as ln
+    >>> model = ln.Sequential([ln.Dense(3)], loss="mse", seed=0).build(4)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.loom")
+    >>> len(ln.save_model(model, path)["tensors"]["sha256"])
+    64
     """
     from .._version import __version__
 
     if getattr(model, "params", None) is None:
         raise ValueError("the model has no parameters yet; fit it before saving")
+    if model.loss.task == "multiclass" and getattr(model, "classes_", None) is None:  # load_model would refuse it
+        raise ValueError("the classifier has no class labels yet; fit it before saving")
     history = getattr(model, "history", None)
     config = model.get_config()
     header = {
@@ -272,7 +302,36 @@ def open_model(path: str | os.PathLike) -> LoomFile:
 
 
 def load_model(path: str | os.PathLike) -> Any:
-    """Load a :class:`~loomnet.Sequential` saved by :func:`save_model`, ready to predict."""
+    """Load a :class:`~loomnet.Sequential` saved by :func:`save_model`, ready to predict.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_model`, ``Sequential.save`` or ``loomnet train``.
+
+    Returns
+    -------
+    Sequential
+        The model, its preprocessing and history.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a loomnet model, is damaged (checksum) or of an unknown format version.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(3)], seed=0)
+    >>> _ = model.fit(iris.X, iris.y, epochs=2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.loom")
+    >>> _ = model.save(path)
+    >>> bool(np.array_equal(ln.load_model(path).params, model.params))
+    True
+    """
     return open_model(path).model
 
 

@@ -1,8 +1,8 @@
 """skl2onnx converters for loomnet's estimators: ``skl2onnx.to_onnx`` converts a Pipeline that ends
 in a loomnet ``MLPClassifier`` or ``MLPRegressor``.
 
-    >>> from loomnet.sklearn.onnx_converters import register
-    >>> register()                                      # doctest: +SKIP (done on import when skl2onnx is there)
+``register()`` runs by itself when skl2onnx is imported; then:
+
     >>> onx = skl2onnx.to_onnx(pipeline, X[:1].astype(np.float32))   # doctest: +SKIP
 
 The estimator's graph is :func:`loomnet.onnx.export`'s, spliced into the converter's container with

@@ -12,10 +12,16 @@ from ..engine.hooks import TRAINING
 from .callbacks import Callback, CSVLogger, OverfittingMonitor, OverfittingWarning
 from .data import BatchL2, TrainingData
 from .history import History, TrainingDivergedError
-from .loop import Trainer, fit
+from .loop import Trainer
 from .runner import RUNNERS, SerialRunner
 from .step import Batch, Lane, Step
 from .stopping import EarlyStopping
+
+
+def fit(model, X, y, **kwargs) -> History:
+    """Train ``model`` on (X, y) and return its History; keyword options as for :class:`Trainer`."""
+    return Trainer(model, X, y, **kwargs).run()
+
 
 TRAINING.fit = fit
 

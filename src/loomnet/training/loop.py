@@ -46,10 +46,14 @@ class Trainer:
         Maximum number of passes over the data.
     batch_size : int, 'full' or None
         Rows per step: 1 is stochastic, 'full' (or None) full-batch gradient descent.
-    validation_data, validation_split :
-        Held-out rows for ``val_loss``; a split is stratified for classification.
-    sample_weight, class_weight :
-        Per-row weights; class weights as a dict or 'balanced'.
+    validation_data : tuple (X, y) or (X, y, w), optional
+        Held-out rows for ``val_loss``.
+    validation_split : float
+        Or hold out this fraction of the rows (stratified for classification).
+    sample_weight : array-like, optional
+        Per-row weights.
+    class_weight : dict or 'balanced', optional
+        Per-class weights (balanced: n / (k · count)).
     shuffle : bool
         Reshuffle every epoch (from the seed).
     loss_threshold : float or None
@@ -72,10 +76,19 @@ class Trainer:
         batch size alone, never of the machine).
     data : TrainingData or None
         Prepared rows and how batches are drawn (in place of X, y).
+    validation : tuple or None
+        Prepared held-out rows (with ``data``).
     penalty : callable or None
         A batch's L2 strength from its weight (e.g. :class:`~loomnet.training.data.BatchL2`).
     runner : object or None
         Where the steps run (see :mod:`loomnet.training.runner`); built from ``workers`` by default.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> [r["epoch"] for r in ln.Trainer(ln.Sequential([ln.Dense(3)], seed=0), iris.X, iris.y, epochs=3).run().records]
+    [1, 2, 3]
     """
 
     def __init__(
@@ -385,8 +398,3 @@ class Trainer:
         self.history = History.from_dict(state["history"])
         self.stopping.load_state_dict(state, self.model.dtype)
         self.last_finite = np.array(state["last_finite"], dtype=self.model.dtype)
-
-
-def fit(model: Sequential, X: ArrayLike, y: ArrayLike, **kwargs: Any) -> History:
-    """Train ``model`` on (X, y) and return its History; keyword options as for :class:`Trainer`."""
-    return Trainer(model, X, y, **kwargs).run()

@@ -24,6 +24,15 @@ class EarlyStopping:
         Give the model the parameters of its best epoch when training ends.
     monitor : {'val_loss', 'loss'}
         The record column watched.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> wine = ln.datasets.load("wine")
+    >>> model = ln.Sequential([ln.Dense(32, "relu"), ln.Dense(3)], seed=0)
+    >>> history = model.fit(wine.X, wine.y, epochs=500, validation_split=0.2, early_stopping=ln.EarlyStopping(5))
+    >>> history.stop_reason, len(history.records) < 500
+    ('early_stopping', True)
     """
 
     patience: int = 10
