@@ -17,6 +17,7 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(loomnet.__path__, "loomne
                  and m.name != "loomnet.sklearn.onnx_converters")
 # numpy-style docstrings with Parameters, Raises (where it raises) and a runnable example
 NUMPY_STYLE = [
+    loomnet.Sequential,
     loomnet.Dense, loomnet.Dropout, loomnet.ActivationLayer, loomnet.LayerNorm, loomnet.Residual,
     loomnet.PeriodicEmbedding, loomnet.SGD, loomnet.Adam, loomnet.AdamW, loomnet.RMSprop, loomnet.Adagrad,
     loomnet.Trainer, loomnet.EarlyStopping, loomnet.train_test_split, loomnet.save_model, loomnet.load_model,

@@ -21,6 +21,7 @@ from .losses import Loss, fuse_output_activation, get_loss
 from .optimizers import BLOCK, Optimizer, get_optimizer
 from .params import ParamLayout, StepWorkspace
 from .preprocessing import LabelEncoder, Transformer, get_scaler
+from .targets import encode_targets
 
 Array = NDArray[np.floating]
 
@@ -31,13 +32,49 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 class Sequential:
     """A feed-forward network: layers applied in order, trained by gradient descent.
 
-    >>> model = Sequential([Dense(64, "relu"), Dense(10)], loss="cross_entropy", optimizer="adam")
-    >>> history = model.fit(X_train, y_train, epochs=20, batch_size=64)   # doctest: +SKIP
-    >>> model.predict(X_test)                                             # doctest: +SKIP
+    ``preprocess`` is fitted on the training data inside ``fit`` and applied unchanged at
+    prediction time, so validation and test data never leak into it. All parameters live in one
+    flat array (``params``); each layer's W and b are views into it.
 
-    ``preprocess`` ('standard', 'minmax', None or a scaler) is fitted on the training data inside
-    ``fit`` and applied unchanged at prediction time, so validation and test data never leak
-    into it. ``l2`` adds 0.5·l2·Σ W² to the loss (weights only, not biases).
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Dense, Dropout, LayerNorm, Residual, PeriodicEmbedding, ActivationLayer...; at least one Dense.
+    loss : str or Loss
+        'cross_entropy' (softmax, from logits), 'binary_cross_entropy', 'mse' or 'mae'.
+        An output activation that the loss already applies (softmax, sigmoid) is fused, not applied twice.
+    optimizer : str or Optimizer
+        'adam', 'adamw', 'sgd', 'rmsprop', 'adagrad' or an optimiser object.
+    learning_rate : float, optional
+        The named optimiser's learning rate (default: its own).
+    l2 : float
+        Adds 0.5·l2·Σ W² to the loss (weights only, not biases).
+    preprocess : {'standard', 'minmax', 'robust'}, scaler or None
+        Input scaling, fitted on the training rows.
+    target_preprocess : {'standard', ...}, scaler or None
+        Regression target scaling; predictions are returned in target units.
+    dtype : {'float32', 'float64'}
+        Precision of parameters and arithmetic.
+    seed : int or None
+        Seed of the initial weights and of every training stream.
+
+    Raises
+    ------
+    TypeError
+        If ``layers`` is empty or holds something that is not a Layer.
+    ValueError
+        If there is no Dense layer, or a name (loss, optimiser, scaler, dtype) is unknown.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> digits = ln.datasets.load("digits")
+    >>> model = ln.Sequential([ln.Dense(64, "relu"), ln.Dropout(0.1), ln.Dense(10)], loss="cross_entropy", seed=0)
+    >>> history = model.fit(digits.X, digits.y, epochs=5, batch_size=64)
+    >>> model.predict(digits.X[:5]).shape
+    (5,)
+    >>> model.evaluate(digits.X, digits.y)["accuracy"] > 0.9
+    True
     """
 
     def __init__(
@@ -233,54 +270,7 @@ class Sequential:
 
     def prepare_y(self, y: ArrayLike, *, fit: bool = False, classes: ArrayLike | None = None) -> NDArray:
         """Encode targets the way the loss needs them; fit the label/target encoders when asked."""
-        if y is None:
-            raise TypeError("y must be an array of targets, got None")
-        y = np.asarray(y)
-        if y.size == 0:
-            raise ValueError("y is empty; at least one target is required")
-        task = self.loss.task
-        if task == "regression":
-            return self._prepare_regression_y(y, fit)
-        if task == "binary" and y.ndim == 2 and y.shape[1] > 1:
-            y = check_array(y, name="y")
-            if not np.isin(y, (0, 1)).all():
-                raise ValueError("multi-label targets must be 0/1")
-            self._check_outputs(y.shape[1], "label columns")
-            return y.astype(self.dtype)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"class labels must be 1-D, got shape {y.shape}")
-        if y.dtype.kind == "f" and not np.isfinite(y).all():
-            raise ValueError("y contains NaN or infinity")
-        if fit and self._label_encoder is None:
-            self._label_encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
-            self.classes_ = self._label_encoder.classes_
-            n_classes = len(self.classes_)
-            if n_classes < 2:
-                raise ValueError(f"classification needs at least 2 classes, got only {self.classes_.tolist()}")
-            if task == "multiclass":
-                self._check_outputs(n_classes, "classes")
-            elif n_classes != 2:
-                raise ValueError(f"binary cross-entropy needs exactly 2 classes, got {n_classes}; "
-                                 "use softmax_cross_entropy for more")
-            else:
-                self._check_outputs(1, "output for two classes")
-        if self._label_encoder is None:
-            raise RuntimeError("the model has not been fitted; call fit first")
-        codes = self._label_encoder.transform(y)
-        if task == "multiclass":
-            return codes
-        return codes.astype(self.dtype)[:, None]
-
-    def _prepare_regression_y(self, y: NDArray, fit: bool) -> Array:
-        y = check_array(y.reshape(-1, 1) if y.ndim == 1 else y, name="y")
-        self._check_outputs(y.shape[1], "target columns")
-        if self.target_preprocess is not None:
-            if fit and not _fitted(self.target_preprocess):
-                self.target_preprocess.fit(y)
-            y = self.target_preprocess.transform(y)
-        return np.ascontiguousarray(y, dtype=self.dtype)
+        return encode_targets(self, y, fit=fit, classes=classes)
 
     def _check_outputs(self, n: int, what: str) -> None:
         self._require_built()
