@@ -11,6 +11,7 @@ import pkgutil
 import pytest
 
 import loomnet
+import loomnet.search.jobs
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(loomnet.__path__, "loomnet.")
                  if not m.name.startswith("loomnet.distributed.") and not m.name.endswith("__main__")
@@ -21,6 +22,7 @@ NUMPY_STYLE = [
     loomnet.Dense, loomnet.Dropout, loomnet.ActivationLayer, loomnet.LayerNorm, loomnet.Residual,
     loomnet.PeriodicEmbedding, loomnet.SGD, loomnet.Adam, loomnet.AdamW, loomnet.RMSprop, loomnet.Adagrad,
     loomnet.Trainer, loomnet.EarlyStopping, loomnet.train_test_split, loomnet.save_model, loomnet.load_model,
+    loomnet.grid_search, loomnet.random_search, loomnet.cross_validate, loomnet.bagging, loomnet.search.jobs.run_search,
 ]
 
 

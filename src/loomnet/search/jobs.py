@@ -175,7 +175,43 @@ def _prepare(X: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray, int]:
 def run_search(candidates: Iterable[dict[str, Any]], X: ArrayLike, y: ArrayLike, *, cv: int = 3,
                build: Callable[..., Sequential] = mlp, backend: str = "threads", n_jobs: int | None = None,
                seed: int = 0, **fit_options: Any) -> SearchResult:
-    """Cross-validate every candidate (each fold a job) on a pool; ``fit_options`` go to the Trainer."""
+    """Cross-validate every candidate (each fold a job) on a pool; ``fit_options`` go to the Trainer.
+
+    Parameters
+    ----------
+    candidates : iterable of dict
+        Keyword arguments of ``build`` (for :func:`mlp`: hidden, activation, dropout, optimizer,
+        learning_rate, l2, loss).
+    X, y : array-like
+        All rows; each job reads its fold's rows from this one copy and standardises them with a
+        scaler fitted on its own training rows (no leakage across folds).
+    cv : int
+        Number of folds.
+    build : callable
+        Makes a model from a candidate's parameters (default :func:`mlp`).
+    backend : {'threads', 'processes', 'mpi'}
+        Where jobs run: threads share the data for free; processes map it from shared memory.
+    n_jobs : int, optional
+        Jobs at a time (default: the cores); BLAS threads are split between them.
+    seed : int
+        Seed of the folds and of every job.
+    **fit_options
+        Trainer options (epochs, batch_size, early_stopping, ...).
+
+    Returns
+    -------
+    SearchResult
+        Every job's score and fit time; ``candidates()``, ``best_params``, ``best_score``.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> from loomnet.search.jobs import run_search
+    >>> iris = ln.datasets.load("iris")
+    >>> result = run_search([{"hidden": (8,)}, {"hidden": (4, 4)}], iris.X, iris.y, cv=2, epochs=3)
+    >>> [r.fold for r in result.results]
+    [0, 1, 0, 1]
+    """
     X_shared, y_arr, n_outputs = _prepare(X, y)
     folds = kfold_rows(len(X_shared), cv, seed)
     jobs = [Job(params, train, held_out, seed, fold)
@@ -187,18 +223,88 @@ def run_search(candidates: Iterable[dict[str, Any]], X: ArrayLike, y: ArrayLike,
 
 
 def grid_search(param_grid: Mapping[str, Sequence[Any]], X: ArrayLike, y: ArrayLike, **options: Any) -> SearchResult:
-    """Every combination of ``param_grid``, k-fold cross-validated concurrently (see :func:`run_search`)."""
+    """Every combination of ``param_grid``, k-fold cross-validated concurrently.
+
+    Parameters
+    ----------
+    param_grid : mapping of str to sequence
+        The values to try for each parameter of the model builder.
+    X, y : array-like
+        Training rows and targets.
+    **options
+        ``cv``, ``backend``, ``n_jobs``, ``seed``, ``build`` and Trainer options (see :func:`run_search`).
+
+    Returns
+    -------
+    SearchResult
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> result = ln.grid_search({"hidden": [(8,), (16,)], "learning_rate": [0.01]}, iris.X, iris.y,
+    ...                         cv=2, epochs=5, backend="threads", n_jobs=2)
+    >>> len(result.results), sorted(result.best_params)
+    (4, ['hidden', 'learning_rate'])
+    """
     return run_search(parameter_grid(param_grid), X, y, **options)
 
 
 def random_search(distributions: Mapping[str, Any], X: ArrayLike, y: ArrayLike, *, n_iter: int = 10,
                   **options: Any) -> SearchResult:
-    """``n_iter`` random candidates, k-fold cross-validated concurrently (see :func:`run_search`)."""
+    """``n_iter`` random candidates, k-fold cross-validated concurrently.
+
+    Parameters
+    ----------
+    distributions : mapping of str to sequence or callable
+        Per parameter, a list to choose from or ``f(rng) -> value``.
+    X, y : array-like
+        Training rows and targets.
+    n_iter : int
+        Number of candidates drawn (from ``seed``).
+    **options
+        As for :func:`grid_search`.
+
+    Returns
+    -------
+    SearchResult
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> result = ln.random_search({"hidden": [(8,), (16,)], "l2": lambda rng: 10 ** rng.uniform(-5, -2)},
+    ...                           iris.X, iris.y, n_iter=2, cv=2, epochs=3)
+    >>> len(result.candidates())
+    2
+    """
     return run_search(parameter_samples(distributions, n_iter, options.get("seed", 0)), X, y, **options)
 
 
 def cross_validate(params: Mapping[str, Any], X: ArrayLike, y: ArrayLike, **options: Any) -> list[float]:
-    """Held-out score of each of ``cv`` folds for one set of hyperparameters, folds trained concurrently."""
+    """Held-out score of each of ``cv`` folds for one set of hyperparameters, folds trained concurrently.
+
+    Parameters
+    ----------
+    params : mapping
+        Keyword arguments of the model builder.
+    X, y : array-like
+        Training rows and targets.
+    **options
+        As for :func:`grid_search`.
+
+    Returns
+    -------
+    list of float
+        Accuracy (classification) or R² (regression) of each fold.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> len(ln.cross_validate({"hidden": (8,)}, iris.X, iris.y, cv=3, epochs=3))
+    3
+    """
     return [r.score for r in run_search([dict(params)], X, y, **options).results]
 
 
@@ -227,7 +333,34 @@ class BaggedEnsemble:
 def bagging(params: Mapping[str, Any], X: ArrayLike, y: ArrayLike, *, n_estimators: int = 8,
             build: Callable[..., Sequential] = mlp, backend: str = "threads", n_jobs: int | None = None,
             seed: int = 0, **fit_options: Any) -> BaggedEnsemble:
-    """Train ``n_estimators`` models, each on a bootstrap resample (rows drawn with replacement), concurrently."""
+    """Train ``n_estimators`` models, each on a bootstrap resample (rows drawn with replacement), concurrently.
+
+    Parameters
+    ----------
+    params : mapping
+        Keyword arguments of ``build``.
+    X, y : array-like
+        Training rows and targets.
+    n_estimators : int
+        Number of models.
+    build, backend, n_jobs, seed
+        As for :func:`run_search`.
+    **fit_options
+        Trainer options.
+
+    Returns
+    -------
+    BaggedEnsemble
+        ``predict`` averages the members' probabilities (classification) or values.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> ensemble = ln.bagging({"hidden": (8,)}, iris.X, iris.y, n_estimators=3, epochs=5)
+    >>> ensemble.predict(iris.X[:4]).shape
+    (4,)
+    """
     X_shared, y_arr, n_outputs = _prepare(X, y)
     rng = np.random.default_rng(seed)
     n = len(X_shared)
