@@ -147,3 +147,18 @@ def test_every_docs_page_is_in_the_site_navigation():
     nav = (ROOT / "mkdocs.yml").read_text()
     for page in (ROOT / "docs").rglob("*.md"):
         assert str(page.relative_to(ROOT / "docs")) in nav, page
+
+
+def test_the_cli_session_in_the_docs_was_recorded_by_this_version():
+    """docs/guide/cli.md's session is written by tools/cli_session.py; rerun it when the version changes."""
+    from loomnet import __version__
+
+    page = (ROOT / "docs" / "guide" / "cli.md").read_text()
+    session = page.split("<!-- cli-session:start -->")[1].split("<!-- cli-session:end -->")[0]
+    assert f"written by loomnet {__version__} at" in session, "rerun: python tools/cli_session.py"
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cli_session", ROOT / "tools" / "cli_session.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert re.findall(r"^\$ (.*)$", session, re.M) == script.COMMANDS

@@ -65,7 +65,8 @@ class Recipe:
 
     def describe(self) -> str:
         hidden = "-".join(map(str, self.hidden))
-        return (f"recipe: {len(self.hidden)} hidden layers {hidden} ({self.activation}), dropout {self.dropout:g}, "
+        layers = "layer" if len(self.hidden) == 1 else "layers"
+        return (f"recipe: {len(self.hidden)} hidden {layers} {hidden} ({self.activation}), dropout {self.dropout:g}, "
                 f"AdamW lr {self.learning_rate:g} cosine-decayed over {self.epochs} epochs, weight decay "
                 f"{self.weight_decay:g}, batch {self.batch_size}, early stopping after {self.patience} epochs "
                 f"without a better validation loss ({self.val_fraction:.0%} held out), {self.preprocess} scaling")

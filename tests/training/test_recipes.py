@@ -74,9 +74,14 @@ def test_the_cli_prints_and_stores_its_recipe_and_options_override_it(tmp_path):
     mine = run_cli("train", "people.csv", "--target", "label", "--hidden", "8", "--optimizer", "sgd", "--epochs", "3",
                    "--no-plot", "-o", "q.loom", cwd=tmp_path)
     assert mine.returncode == 0, mine.stderr
-    model = open_model(tmp_path / "q.loom").model
+    loom = open_model(tmp_path / "q.loom")
+    model = loom.model
     assert [layer.n_out for layer in model.layers if hasattr(layer, "units")] == [8, 2]
     assert model.optimizer.name == "sgd" and len(model.history.records) == 3
+    # what is printed and stored is the recipe as trained, naming the options that replaced its choices
+    assert "recipe: 1 hidden layer 8 " in mine.stderr and "over 3 epochs" in mine.stderr
+    assert "(given: --hidden, --optimizer, --epochs)" in mine.stderr
+    assert loom.extra["recipe"]["hidden"] == [8] and loom.extra["recipe"]["epochs"] == 3
     plain = run_cli("train", "people.csv", "--target", "label", "--recipe", "none", "--epochs", "2", "--no-plot",
                     "-o", "r.loom", cwd=tmp_path)
     assert plain.returncode == 0 and "recipe:" not in plain.stderr

@@ -108,7 +108,8 @@ def run(args: argparse.Namespace, out: Any) -> int:
     recipe = _apply_recipe(args, X, encoder.task, y)
     model = _build_model(args, encoder.task, y, recipe)
     if recipe is not None:
-        out.progress(recipe.describe())
+        given = getattr(args, "recipe_overrides", [])
+        out.progress(recipe.describe() + (f" (given: {', '.join(given)})" if given else ""))
     model.feature_names = encoder.feature_names
     out.progress(f"data: {args.data}: {X.shape[0]} rows, {X.shape[1]} features, target {target!r} "
                  f"({_describe_task(encoder.task, y)})")
@@ -201,6 +202,16 @@ def _apply_recipe(args: argparse.Namespace, X: Any, task: str, y: np.ndarray) ->
     for name, value in explicit.items():
         if value is None:
             setattr(args, name, defaults[name])
+    if recipe is not None:  # the recipe as trained: the options given replace its choices
+        from dataclasses import replace
+
+        recipe = replace(recipe, hidden=tuple(args.hidden), activation=args.activation, dropout=args.dropout,
+                         epochs=args.epochs, batch_size=args.batch_size, val_fraction=args.val_fraction,
+                         patience=args.early_stopping if args.early_stopping is not None else recipe.patience,
+                         learning_rate=args.lr or recipe.learning_rate)
+        given = [f"--{name.replace('_', '-')}" for name, value in explicit.items() if value is not None]
+        given += ["--lr"] if args.lr else []
+        args.recipe_overrides = given
     return recipe
 
 
