@@ -20,7 +20,8 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(loomnet.__path__, "loomne
 NUMPY_STYLE = [
     loomnet.Sequential,
     loomnet.Dense, loomnet.Dropout, loomnet.ActivationLayer, loomnet.LayerNorm, loomnet.Residual,
-    loomnet.PeriodicEmbedding, loomnet.SGD, loomnet.Adam, loomnet.AdamW, loomnet.RMSprop, loomnet.Adagrad,
+    loomnet.PeriodicEmbedding, loomnet.CategoricalEmbedding,
+    loomnet.SGD, loomnet.Adam, loomnet.AdamW, loomnet.RMSprop, loomnet.Adagrad,
     loomnet.Trainer, loomnet.EarlyStopping, loomnet.train_test_split, loomnet.save_model, loomnet.load_model,
     loomnet.grid_search, loomnet.random_search, loomnet.cross_validate, loomnet.bagging, loomnet.search.jobs.run_search,
 ]

@@ -17,6 +17,7 @@ from ._moved import register as _register_moved_modules
 from ._version import __version__
 from .engine import activations, initializers, losses, metrics, optimizers, preprocessing, schedules
 from .engine.blocks import LayerNorm, PeriodicEmbedding, Residual
+from .engine.embedding import CategoricalEmbedding
 from .engine.hooks import SAVE as _SAVE
 from .engine.layers import ActivationLayer, Dense, Dropout, Layer, Workspace
 from .engine.network import Sequential
@@ -43,7 +44,8 @@ _SAVE.save = save_model
 
 __all__ = [
     "SGD", "ActivationLayer", "Adagrad", "Adam", "AdamW", "Callback", "Dense", "Dropout",
-    "EarlyStopping", "History", "Layer", "LayerNorm", "PeriodicEmbedding", "Residual", "MinMaxScaler",
+    "CategoricalEmbedding", "EarlyStopping", "History", "Layer", "LayerNorm", "PeriodicEmbedding", "Residual",
+    "MinMaxScaler",
     "OverfittingMonitor",
     "OverfittingWarning",
     "RMSprop", "Sequential", "StandardScaler",

@@ -187,6 +187,13 @@ def _layer(graph: _Graph, x: str, layer: Any, views: dict[str, Any]) -> str:
         h = graph.op("Transpose", graph.op("MatMul", v, graph.const(views["W"], "W")), perm=[1, 0, 2])
         h = graph.op("Relu", graph.op("Add", h, graph.const(views["b"], "b")))
         return graph.op("Reshape", h, graph.const([-1, d * m], "shape", np.int64))
+    if kind == "embedding":  # passed-through columns, then block · E for each categorical block
+        parts = [graph.op("Gather", x, graph.const(layer.passed.astype(np.int64), "keep", np.int64), axis=1)] \
+            if len(layer.passed) else []
+        for i, (start, width) in enumerate(layer.blocks):
+            block = graph.op("Gather", x, graph.const(np.arange(start, start + width), "cols", np.int64), axis=1)
+            parts.append(graph.op("MatMul", block, graph.const(views[f"E{i}"], "E")))
+        return graph.op("Concat", *parts, axis=1)
     if kind == "residual":
         h = x
         for i, inner in enumerate(layer.layers):

@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from loomnet import ActivationLayer, Dense, Dropout, LayerNorm, PeriodicEmbedding, Residual, Sequential
+from loomnet import (
+    ActivationLayer,
+    CategoricalEmbedding,
+    Dense,
+    Dropout,
+    LayerNorm,
+    PeriodicEmbedding,
+    Residual,
+    Sequential,
+)
 from loomnet.engine.activations import ACTIVATIONS, get_activation
 from loomnet.engine.losses import LOSSES, get_loss
 from tests.gradcheck import numeric_gradient, relative_error
@@ -70,6 +79,9 @@ CASES = {
                                  Dense(3)], "cross_entropy"),
     "periodic-embedding": (lambda: [PeriodicEmbedding(3, 4, sigma=0.5), Dense(5, "tanh"), Dense(3)], "cross_entropy"),
     "periodic-in-residual": (lambda: [PeriodicEmbedding(2, 2), Residual.block(8, 6), Dense(3)], "mse"),
+    "categorical-embedding": (lambda: [CategoricalEmbedding([(2, 2), (0, 2)], dims=[3, 2]), Dense(5, "tanh"),
+                                       Dense(3)], "cross_entropy"),
+    "embedding-passthrough-mse": (lambda: [CategoricalEmbedding([(1, 2)]), LayerNorm(), Dense(3)], "mse"),
     "nested-residual": (lambda: [Dense(5, "elu"), Residual([Residual([Dense(5, "tanh")]), LayerNorm()]),
                                  Dense(3)], "binary_cross_entropy"),
 }

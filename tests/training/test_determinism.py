@@ -119,7 +119,8 @@ def test_cli_micro_batches_needs_workers(tmp_path):
 
 
 def _tabular_network(dtype="float32"):
-    return ln.Sequential([ln.PeriodicEmbedding(4, 2), ln.Dense(32, "relu"), ln.Residual.block(32, 48, dropout=0.2),
+    return ln.Sequential([ln.CategoricalEmbedding([(0, 8), (16, 8)], dims=[4, 3]), ln.PeriodicEmbedding(4, 2),
+                          ln.Dense(32, "relu"), ln.Residual.block(32, 48, dropout=0.2),
                           ln.Residual.block(32, 48),
                           ln.LayerNorm(), ln.Dense(10)], optimizer="adam", dtype=dtype, seed=4)
 

@@ -6,10 +6,12 @@ from typing import Any
 
 from .activations import get_activation
 from .blocks import LayerNorm, PeriodicEmbedding, Residual, residual_from_config
+from .embedding import CategoricalEmbedding
 from .layers import ActivationLayer, Dense, Dropout, Layer
 
 LAYERS: dict[str, type[Layer]] = {"dense": Dense, "activation": ActivationLayer, "dropout": Dropout,
-                                  "layer_norm": LayerNorm, "residual": Residual, "periodic": PeriodicEmbedding}
+                                  "layer_norm": LayerNorm, "residual": Residual, "periodic": PeriodicEmbedding,
+                                  "embedding": CategoricalEmbedding}
 MAX_NESTING = 4  # residual blocks inside residual blocks: a hostile file could nest them without end
 
 
