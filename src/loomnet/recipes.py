@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .engine.embedding import CategoricalEmbedding
 from .engine.layers import Dense, Dropout
 from .engine.network import Sequential
 from .engine.optimizers import AdamW
@@ -25,6 +26,7 @@ from .engine.schedules import CosineDecay
 from .training import EarlyStopping
 
 STEPS_BUDGET = 6000  # optimiser steps the epoch budget aims at (early stopping usually ends sooner)
+EMBED_MIN_WIDTH = 8  # categorical columns with at least this many one-hot columns get an embedding
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,12 @@ class Recipe:
     val_fraction: float
     preprocess: str = "robust"
     task: str = "classify"
+    embeddings: tuple[tuple[int, int], ...] = ()  # (start, width) of the one-hot blocks embedded first
 
     def build_model(self, n_outputs: int, *, loss: str | None = None, seed: int = 0, dtype: str = "float32"
                     ) -> Sequential:
         """The network of this recipe with ``n_outputs`` output units."""
-        layers: list[Any] = []
+        layers: list[Any] = [CategoricalEmbedding(self.embeddings)] if self.embeddings else []
         for width in self.hidden:
             layers.append(Dense(width, self.activation))
             if self.dropout > 0:
@@ -69,16 +72,21 @@ class Recipe:
         return (f"recipe: {len(self.hidden)} hidden {layers} {hidden} ({self.activation}), dropout {self.dropout:g}, "
                 f"AdamW lr {self.learning_rate:g} cosine-decayed over {self.epochs} epochs, weight decay "
                 f"{self.weight_decay:g}, batch {self.batch_size}, early stopping after {self.patience} epochs "
-                f"without a better validation loss ({self.val_fraction:.0%} held out), {self.preprocess} scaling")
+                f"without a better validation loss ({self.val_fraction:.0%} held out), {self.preprocess} scaling"
+                + (f", embeddings of {len(self.embeddings)} categorical column(s)" if self.embeddings else ""))
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "hidden": list(self.hidden)}
+        return {**asdict(self), "hidden": list(self.hidden), "embeddings": [list(b) for b in self.embeddings]}
 
 
-def tabular_recipe(n_rows: int, n_features: int, task: str, n_classes: int | None = None) -> Recipe:
+def tabular_recipe(n_rows: int, n_features: int, task: str, n_classes: int | None = None,
+                   categorical_blocks: Any = ()) -> Recipe:
     """The recipe for a table of ``n_rows`` rows and ``n_features`` encoded features.
 
     ``task`` is 'classify' or 'regress'; ``n_classes`` is informational for classification.
+    ``categorical_blocks``: (start, width) of the one-hot blocks of the table's categorical columns
+    (:meth:`loomnet.io.encoder.TableEncoder.categorical_blocks`); those of at least
+    ``EMBED_MIN_WIDTH`` columns are embedded first (:class:`~loomnet.CategoricalEmbedding`).
     """
     if task not in ("classify", "regress"):
         raise ValueError(f"task must be 'classify' or 'regress', got {task!r}")
@@ -95,4 +103,4 @@ def tabular_recipe(n_rows: int, n_features: int, task: str, n_classes: int | Non
     epochs = int(min(400, max(40, STEPS_BUDGET // steps_per_epoch)))
     return Recipe(hidden=hidden, activation="relu", dropout=dropout, learning_rate=2e-3, weight_decay=0.02,
                   batch_size=batch, epochs=epochs, patience=max(12, epochs // 10), val_fraction=val_fraction,
-                  task=task)
+                  task=task, embeddings=tuple((int(s), int(w)) for s, w in categorical_blocks if w >= EMBED_MIN_WIDTH))

@@ -104,3 +104,39 @@ def test_input_gradients_through_periodic_embeddings_match_finite_differences():
         numeric = (input_gradients(model, X[:6] + step, target=1)[0]
                    - input_gradients(model, X[:6] - step, target=1)[0]) / (2 * h)
         np.testing.assert_allclose(grad[:, j], numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_wide_categorical_columns_get_an_embedding_from_the_cli(tmp_path):
+    """A categorical column with at least EMBED_MIN_WIDTH categories is embedded first (its one-hot
+    block, found by the table encoder); narrow ones stay one-hot into the first Dense."""
+    from loomnet.recipes import EMBED_MIN_WIDTH
+
+    rng = np.random.default_rng(0)
+    shops = [f"shop{i:02d}" for i in range(12)]
+    lines = ["size,shop,colour,price"]
+    for _ in range(300):
+        shop, colour, size = shops[rng.integers(0, 12)], ["red", "blue"][rng.integers(0, 2)], rng.normal()
+        lines.append(f"{size:.3f},{shop},{colour},{2 * size + int(shop[-2:]) / 4 + rng.normal(0, 0.1):.3f}")
+    (tmp_path / "shops.csv").write_text("\n".join(lines) + "\n")
+    result = run_cli("train", "shops.csv", "--target", "price", "--epochs", "5", "--no-plot", "-o", "s.loom",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "embeddings of 1 categorical column(s)" in result.stderr
+    loom = open_model(tmp_path / "s.loom")
+    first = loom.model.layers[0]
+    assert isinstance(first, ln.CategoricalEmbedding) and first.blocks == [(1, 12)] and 12 >= EMBED_MIN_WIDTH
+    assert loom.extra["recipe"]["embeddings"] == [[1, 12]]
+    assert np.isfinite(loom.model.predict(np.zeros((2, loom.model.n_features)))).all()
+    evaluated = run_cli("evaluate", "s.loom", "shops.csv", "--no-plot", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+
+
+def test_the_encoder_names_each_categorical_block():
+    from loomnet.io.encoder import TableEncoder
+    from loomnet.io.frames import Frame
+
+    values = {"a": np.array(["x", "y", "z", "x"], dtype=object), "b": np.array([1.0, 2.0, np.nan, 4.0]),
+              "c": np.array(["p", "q", "p", "q"], dtype=object), "t": np.array([0.0, 1.0, 0.0, 1.0])}
+    encoder = TableEncoder("t").fit(Frame("test", list(values), values))
+    assert encoder.categorical_blocks() == [(0, 3), (5, 2)]  # a: 3 one-hot; b: value + missing indicator; c: 2
+    assert encoder.categorical_blocks(min_width=3) == [(0, 3)]

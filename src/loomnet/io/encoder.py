@@ -65,6 +65,13 @@ class TableEncoder:
             offset += len(names)
         return [g for g in groups if g[1]]
 
+    def categorical_blocks(self, min_width: int = 2) -> list[tuple[int, int]]:
+        """(first encoded feature, width) of each categorical column's one-hot block of at least
+        ``min_width`` columns: where :class:`~loomnet.CategoricalEmbedding` can embed it."""
+        kinds = {col["name"]: col["kind"] for col in self.columns}
+        return [(positions[0], len(positions)) for name, positions, _ in self.feature_groups
+                if kinds[name] == "categorical" and len(positions) >= min_width]
+
     def describe_columns(self) -> list[str]:
         """One line per column of what was inferred (``loomnet inspect`` shows them all)."""
         lines = []

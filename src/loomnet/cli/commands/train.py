@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
     if dropped:
         out.progress(f"note: column(s) {', '.join(map(repr, dropped))} dropped (identifier or free text; "
                      "loomnet inspect shows why)")
-    recipe = _apply_recipe(args, X, encoder.task, y)
+    recipe = _apply_recipe(args, X, encoder.task, y, encoder.categorical_blocks())
     model = _build_model(args, encoder.task, y, recipe)
     if recipe is not None:
         given = getattr(args, "recipe_overrides", [])
@@ -183,7 +183,7 @@ def _summary(args: argparse.Namespace, history: Any, model: Any, header: dict[st
 
 
 # ----------------------------------------------------------------- building
-def _apply_recipe(args: argparse.Namespace, X: Any, task: str, y: np.ndarray) -> Any:
+def _apply_recipe(args: argparse.Namespace, X: Any, task: str, y: np.ndarray, blocks: Any = ()) -> Any:
     """Fill the options the user left out, from the tabular recipe (or the fixed defaults); the recipe or None."""
     explicit = {name: getattr(args, name) for name in ("hidden", "activation", "dropout", "optimizer", "epochs",
                                                        "batch_size", "val_fraction", "early_stopping")}
@@ -195,7 +195,7 @@ def _apply_recipe(args: argparse.Namespace, X: Any, task: str, y: np.ndarray) ->
         from ...recipes import tabular_recipe
 
         classes = len(np.unique(y)) if task == "classify" else None
-        recipe = tabular_recipe(X.shape[0], X.shape[1], task, classes)
+        recipe = tabular_recipe(X.shape[0], X.shape[1], task, classes, blocks)
         defaults = {"hidden": recipe.hidden, "activation": recipe.activation, "dropout": recipe.dropout,
                     "optimizer": None, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
                     "val_fraction": recipe.val_fraction, "early_stopping": recipe.patience}
@@ -236,7 +236,9 @@ def _build_model(args: argparse.Namespace, task: str, y: np.ndarray, recipe: Any
         if loss.task == "binary" and len(classes) != 2:
             raise UsageError(f"--loss {loss.name} needs exactly 2 classes, the target has {len(classes)}")
         n_out = 1 if loss.task == "binary" else len(classes)
-    layers: list[Any] = []
+    from ...engine.embedding import CategoricalEmbedding
+
+    layers: list[Any] = [CategoricalEmbedding(recipe.embeddings)] if recipe is not None and recipe.embeddings else []
     for width in args.hidden:
         layers.append(Dense(width, args.activation))
         if args.dropout > 0:
