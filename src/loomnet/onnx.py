@@ -34,6 +34,7 @@ def export(model: Any, path: str | os.PathLike | None = None, *, dtype: str = "f
     Parameters
     ----------
     model : Sequential or loomnet.sklearn estimator
+        The model to export.
     path : str or None
         Where to write the ``.onnx`` file (None: only return the model proto).
     dtype : {'float32', 'float64'}
@@ -46,6 +47,22 @@ def export(model: Any, path: str | os.PathLike | None = None, *, dtype: str = "f
     -------
     onnx.ModelProto
         The checked model.
+
+    Raises
+    ------
+    ExportError
+        If the model is not fitted, ``dtype`` is unknown, or something (a layer, a scaler, categorical
+        table columns) has no ONNX form here; the message names it.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> from loomnet.onnx import export
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(8, "relu"), ln.Dense(3)], seed=0)
+    >>> _ = model.fit(iris.X, iris.y, epochs=2)
+    >>> [output.name for output in export(model).graph.output]
+    ['probabilities', 'label']
     """
     import onnx
     from onnx import helper

@@ -118,7 +118,24 @@ class StandardScaler(Transformer):
 
 
 class MinMaxScaler(Transformer):
-    """Min-max normalisation to ``feature_range`` (default [0, 1]); constant columns map to the low end."""
+    """Min-max normalisation to ``feature_range`` (default [0, 1]); constant columns map to the low end.
+
+    Parameters
+    ----------
+    feature_range : (float, float)
+        The (low, high) the training minimum and maximum map to.
+
+    Raises
+    ------
+    ValueError
+        If low is not below high.
+
+    Examples
+    --------
+    >>> from loomnet import MinMaxScaler
+    >>> MinMaxScaler((-1, 1)).fit([[0.0], [5.0], [10.0]]).transform([[5.0]]).tolist()
+    [[0.0]]
+    """
 
     kind = "minmax"
 

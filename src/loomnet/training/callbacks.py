@@ -13,7 +13,22 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    """Hooks into training; ``on_epoch_end`` may return True to stop."""
+    """Hooks into training; ``on_epoch_end`` may return True to stop.
+
+    Subclass it and override the hooks you need; only callbacks that override ``on_batch_end`` are
+    called per batch (in every mode: with several threads, under the bookkeeping lock).
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> class StopAtLoss(ln.Callback):
+    ...     def on_epoch_end(self, trainer, record):
+    ...         return record["loss"] < 0.5          # True stops training
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(16, "relu"), ln.Dense(3)], seed=0)
+    >>> model.fit(iris.X, iris.y, epochs=200, callbacks=[StopAtLoss()]).stop_reason
+    'callback'
+    """
 
     def on_train_begin(self, trainer: Trainer) -> None: ...
     def on_batch_end(self, trainer: Trainer, epoch: int, step: int, batch_size: int, loss: float) -> None: ...
@@ -33,6 +48,22 @@ class OverfittingMonitor(Callback):
     resumed run warns exactly as an uninterrupted one. The warning is a ``warnings.warn``
     (category ``OverfittingWarning``), once per streak; ``history.overfit_epoch`` holds the
     first epoch it fired and ``history.notes`` a line per warning.
+
+    Parameters
+    ----------
+    patience : int or None
+        Epochs of rising val_loss (with falling loss) before the warning; None switches it off.
+
+    Raises
+    ------
+    ValueError
+        If ``patience`` is neither None nor an integer >= 1.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> ln.OverfittingMonitor(3).patience
+    3
     """
 
     def __init__(self, patience: int | None = 5):
@@ -68,7 +99,25 @@ class OverfittingMonitor(Callback):
 class CSVLogger(Callback):
     """Appends each epoch's record to a CSV file (a header first): loss, validation metrics, learning
     rate, time, samples/s, and any column a callback adds. Lists are written as JSON. The file is
-    flushed every epoch, so a killed run keeps the epochs it finished; a resumed run appends to it."""
+    flushed every epoch, so a killed run keeps the epochs it finished; a resumed run appends to it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import loomnet as ln
+    >>> from loomnet.training import CSVLogger
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> iris = ln.datasets.load("iris")
+    >>> _ = ln.Sequential([ln.Dense(3)], seed=0).fit(iris.X, iris.y, epochs=2, callbacks=[CSVLogger(path)])
+    >>> from pathlib import Path
+    >>> Path(path).read_text().splitlines()[0].split(",")[:2]
+    ['epoch', 'loss']
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)

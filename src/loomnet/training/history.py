@@ -17,7 +17,25 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class History:
-    """Per-epoch records: loss, val_loss, validation metrics, learning rate, wall time."""
+    """Per-epoch records: loss, val_loss, validation metrics, learning rate, wall time.
+
+    ``history["loss"]`` is one column over the epochs; ``stop_reason`` says why training ended
+    ('max_epochs', 'early_stopping', 'loss_threshold', 'callback', 'interrupted'), ``best_epoch``
+    which epoch's weights early stopping restored, ``notes`` what the loop reported.
+
+    Parameters
+    ----------
+    records : list of dict, optional
+        Epoch records to start from.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> history = ln.Sequential([ln.Dense(3)], seed=0).fit(iris.X, iris.y, epochs=3, validation_split=0.2)
+    >>> len(history["val_loss"]), history.stop_reason
+    (3, 'max_epochs')
+    """
 
     def __init__(self, records: list[dict[str, Any]] | None = None):
         self.records: list[dict[str, Any]] = list(records or [])
