@@ -12,6 +12,7 @@ import pytest
 
 import loomnet
 import loomnet.onnx
+import loomnet.recipes
 import loomnet.search.jobs
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(loomnet.__path__, "loomnet.")
@@ -25,6 +26,7 @@ NUMPY_STYLE = [
     loomnet.SGD, loomnet.Adam, loomnet.AdamW, loomnet.RMSprop, loomnet.Adagrad,
     loomnet.Trainer, loomnet.EarlyStopping, loomnet.train_test_split, loomnet.save_model, loomnet.load_model,
     loomnet.Callback, loomnet.OverfittingMonitor, loomnet.training.CSVLogger, loomnet.History, loomnet.MinMaxScaler,
+    loomnet.PrefetchLoader, loomnet.fit_stream, loomnet.recipes.tabular_recipe,
     loomnet.grid_search, loomnet.random_search, loomnet.cross_validate, loomnet.bagging, loomnet.search.jobs.run_search,
 ]
 

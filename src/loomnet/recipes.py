@@ -87,6 +87,34 @@ def tabular_recipe(n_rows: int, n_features: int, task: str, n_classes: int | Non
     ``categorical_blocks``: (start, width) of the one-hot blocks of the table's categorical columns
     (:meth:`loomnet.io.encoder.TableEncoder.categorical_blocks`); those of at least
     ``EMBED_MIN_WIDTH`` columns are embedded first (:class:`~loomnet.CategoricalEmbedding`).
+
+    Parameters
+    ----------
+    n_rows, n_features : int
+        The table's training rows and encoded features.
+    task : {'classify', 'regress'}
+        The task.
+    n_classes : int, optional
+        Number of classes (informational).
+    categorical_blocks : sequence of (start, width)
+        The one-hot blocks of the categorical columns.
+
+    Returns
+    -------
+    Recipe
+        ``build_model(n_outputs)``, ``fit_options()``, ``describe()``, ``to_dict()``.
+
+    Raises
+    ------
+    ValueError
+        If the task is unknown or the table has no rows or features.
+
+    Examples
+    --------
+    >>> from loomnet.recipes import tabular_recipe
+    >>> recipe = tabular_recipe(n_rows=5000, n_features=20, task="classify", n_classes=3)
+    >>> recipe.hidden, recipe.batch_size
+    ((256, 256), 64)
     """
     if task not in ("classify", "regress"):
         raise ValueError(f"task must be 'classify' or 'regress', got {task!r}")

@@ -41,6 +41,35 @@ class PrefetchLoader:
     ``transform`` (e.g. ``model.prepare_X``) runs in the background thread on each gathered
     batch; rows inside a batch are read in file order (the batch's rows are the shuffled ones,
     their order within the batch does not change its gradient) so a memory map reads forward.
+
+    Parameters
+    ----------
+    X : array-like, memory map or path of a ``.npy`` file
+        The rows; a path is opened as a memory map, so it may be larger than memory.
+    y : array-like
+        One target per row (already encoded for the loss).
+    batch_size : int
+        Rows per batch.
+    sample_weight : array-like, optional
+        Per-row weights (default 1).
+    shuffle : bool
+        A new order every epoch, from (seed, epoch).
+    seed : int
+        Seed of the order.
+    transform, target_transform : callable, optional
+        Applied to each gathered batch in the background thread (e.g. ``model.prepare_X``).
+    depth : int
+        Batches prepared ahead.
+    release_bytes : int
+        After reading this many bytes of a memory map, its pages are released (bounded memory).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from loomnet import PrefetchLoader
+    >>> X, y = np.arange(20.0).reshape(10, 2), np.arange(10) % 2
+    >>> [len(yb) for _, yb, _ in PrefetchLoader(X, y, batch_size=4, shuffle=False).epoch(0)]
+    [4, 4, 2]
     """
 
     def __init__(

@@ -85,7 +85,45 @@ def fit_stream(
     classes: ArrayLike | None = None,
     verbose: bool = False,
 ) -> History:
-    """Train ``model`` on rows streamed from ``X`` (an array, memory map or ``.npy`` path)."""
+    """Train ``model`` on rows streamed from ``X`` (an array, memory map or ``.npy`` path).
+
+    Batches are gathered ahead by a :class:`PrefetchLoader` thread, so a file larger than memory
+    trains with bounded memory; the input scaler is fitted on ``sample_rows`` rows drawn from (seed).
+
+    Parameters
+    ----------
+    model : Sequential
+        The model to train.
+    X : array-like, memory map or path of a ``.npy`` file
+        The rows.
+    y : array-like
+        One raw target per row (labels or values).
+    epochs, batch_size, seed
+        As for :class:`Trainer`.
+    sample_rows : int
+        Rows read to fit the input scaler.
+    depth : int
+        Batches prepared ahead.
+    classes : array-like, optional
+        All class labels, when some are missing from ``y``.
+    verbose : bool
+        Print a line per epoch.
+
+    Returns
+    -------
+    History
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> path = os.path.join(tempfile.mkdtemp(), "X.npy")
+    >>> np.save(path, iris.X)
+    >>> len(ln.fit_stream(ln.Sequential([ln.Dense(3)], seed=0), path, iris.y, epochs=2, batch_size=16))
+    2
+    """
     source = open_rows(X)
     n = source.shape[0]
     sample = np.sort(stream(seed, PRESCALE).choice(n, size=min(n, sample_rows), replace=False))
