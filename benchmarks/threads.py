@@ -255,9 +255,22 @@ def main() -> None:
     parser.add_argument("--sections", default="table,curves,search",
                         help="comma-separated subset of: table, curves, search")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--write", help="also write what is printed as a Markdown results page "
+                        "(e.g. docs/results/threads.md)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="rounds over every configuration of the table, median of the rounds (default 1)")
     args = parser.parse_args()
+    if args.write:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
+        from benchmarks.common import write_results_page
+
+        write_results_page(args.write, "python benchmarks/threads.py", "Results: training on threads",
+                           lambda: _run(args))
+        return
+    _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
     warnings.simplefilter("ignore", RuntimeWarning)
     n = args.samples or (8192 if args.quick else 60_000)
     X, y = synthetic(n + 2000)
