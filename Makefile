@@ -38,7 +38,7 @@ docs: $(STAMP_DOCS)
 	$(VENV)/bin/mkdocs build --strict
 
 bench: $(STAMP_TEST)
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks --write docs/results/performance.md
 
 # thread speed-ups on both interpreters in one run (.venv-ft is made by the test-ft script's setup)
 bench-ft: $(STAMP_TEST)

@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
     sys.stdout.reconfigure(line_buffering=True)  # the tables appear as each section ends
     args = parse_args(argv)
     if args.write:
-        return write_results_page(args.write, "python -m benchmarks", "Results: speed against PyTorch and scikit-learn",
+        command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
+        return write_results_page(args.write, command, "Results: speed against PyTorch and scikit-learn",
                                   lambda: _run(args))
     return _run(args)
 

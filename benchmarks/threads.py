@@ -264,8 +264,8 @@ def main() -> None:
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
         from benchmarks.common import write_results_page
 
-        write_results_page(args.write, "python benchmarks/threads.py", "Results: training on threads",
-                           lambda: _run(args))
+        write_results_page(args.write, " ".join(["python benchmarks/threads.py", *sys.argv[1:]]),
+                           "Results: training on threads", lambda: _run(args))
         return
     _run(args)
 
