@@ -288,8 +288,8 @@ def test_dropout_is_reproducible_with_an_integer_random_state():
 @pytest.mark.parametrize(
     "param, value, message",
     [
-        ("activation", "swish", "activation must be one of"),
-        ("solver", "newton", "solver must be one of"),
+        ("activation", "swish", "'activation' parameter of MLPClassifier must be a str among .*'relu'.*Got 'swish'"),
+        ("solver", "newton", "'solver' parameter of MLPClassifier must be a str among .*'adam'.*Got 'newton'"),
         ("batch_size", 0, "batch_size"),
         ("momentum", 1.5, "momentum"),
         ("dtype", "float16", "dtype"),
@@ -483,3 +483,22 @@ def test_the_stratified_early_stopping_error_reads_as_scikit_learns():
             estimator(early_stopping=True, max_iter=3).fit(X, y)
         messages.append(str(info.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("param, value", [("alpha", -1.0), ("max_iter", 0), ("momentum", 2.0), ("tol", -1.0),
+                                          ("beta_1", 1.0), ("beta_2", -0.5), ("batch_size", 0), ("power_t", -1.0),
+                                          ("n_iter_no_change", 0), ("max_fun", 0), ("learning_rate", "x")])
+def test_invalid_hyperparameters_raise_what_scikit_learn_raises(param, value):
+    """The same error class (InvalidParameterError, a ValueError) and the same message, word for word."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = _classification()
+    with pytest.raises(InvalidParameterError) as theirs:
+        skl.MLPClassifier(**{param: value}).fit(X, y)
+    with pytest.raises(InvalidParameterError) as ours:
+        MLPClassifier(**{param: value}).fit(X, y)
+    if param == "learning_rate":  # a set: scikit-learn's order of the choices is arbitrary
+        assert str(ours.value).split(" among ")[0] == str(theirs.value).split(" among ")[0]
+        assert str(ours.value).endswith("Got 'x' instead.") and str(theirs.value).endswith("Got 'x' instead.")
+    else:
+        assert str(ours.value) == str(theirs.value)

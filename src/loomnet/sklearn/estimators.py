@@ -185,7 +185,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental: bool, reset: bool):
-        check_choice("loss", self.loss, ("squared_error", "poisson"))
+        check_choice("loss", self.loss, ("squared_error", "poisson"), type(self).__name__)
         X, y = validate_data(
             self,
             X,
