@@ -106,7 +106,7 @@ class CategoricalEmbedding(Layer):
             offset += dim
 
         def backward(dy: Array, grads: dict[str, Array], need_dx: bool) -> Array | None:
-            dx = np.zeros_like(x) if need_dx else None
+            dx = np.empty_like(x) if need_dx else None  # every column is written: passed through or a block
             if dx is not None:
                 dx[:, self.passed] = dy[:, :keep]
             at = keep

@@ -85,11 +85,10 @@ def _prepare_targets(est: BaseMLP, n_outputs: int) -> None:
     softmax = getattr(est, "out_activation_", "softmax" if n_outputs > 1 else "logistic") == "softmax"
     if n_outputs > 1 and not softmax:  # multi-label: one logistic output per label
         binarizer.fit(np.vstack([np.zeros(n_outputs, dtype=int), np.eye(n_outputs, dtype=int)]))
+        expected = n_outputs
     else:
         binarizer.fit(classes)
-    expected = len(classes) if len(classes) > 2 else 1
-    if n_outputs > 1 and not softmax:
-        expected = n_outputs
+        expected = len(classes) if len(classes) > 2 else 1
     if expected != n_outputs:
         raise ValueError(f"classes_ has {len(classes)} classes, which needs {expected} output(s), "
                          f"but coefs_[-1] has {n_outputs}")
