@@ -161,12 +161,17 @@ def fit_lbfgs(
             jac=True,
             options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
         )
-    if not result.success:
-        warnings.warn(
-            f"lbfgs failed to converge after {result.nit} iterations: {result.message}; "
-            "increase max_iter or scale the data",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+    n_iter = int(min(result.nit, max_iter))
+    if result.status != 0:
+        warnings.warn(_lbfgs_warning(result, n_iter, max_iter), ConvergenceWarning, stacklevel=3)
     model.set_params(result.x.astype(model.dtype))
-    return float(result.fun), int(min(result.nit, max_iter))
+    return float(result.fun), n_iter
+
+
+def _lbfgs_warning(result: Any, n_iter: int, max_iter: int) -> str:
+    """scikit-learn's wording for an L-BFGS run that stopped short, so filters written for it match."""
+    text = f"lbfgs failed to converge after {n_iter} iteration(s) (status={result.status}):\n{result.message}\n"
+    if n_iter == max_iter:
+        text += f"\nIncrease the number of iterations to improve the convergence (max_iter={max_iter})."
+    return text + ("\nYou might also want to scale the data as shown in:\n"
+                   "    https://scikit-learn.org/stable/modules/preprocessing.html")
