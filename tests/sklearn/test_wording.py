@@ -36,7 +36,8 @@ SCENARIOS = {
     "strings in X": lambda C, R: C().fit(np.array([["a", "b"]] * 10), y[:10]),
     "one class only": lambda C, R: C(max_iter=2).fit(X, np.zeros(len(X))),
     "warm start with a new class": lambda C, R: C(max_iter=2, warm_start=True).fit(X, y).fit(X, Y_RARE),
-    "validation split too small": lambda C, R: C(early_stopping=True, validation_fraction=0.01, max_iter=2).fit(X[:20], y[:20]),
+    "validation split too small":
+        lambda C, R: C(early_stopping=True, validation_fraction=0.01, max_iter=2).fit(X[:20], y[:20]),
     "n_iter_no_change=0": lambda C, R: C(n_iter_no_change=0).fit(X, y),
     "sgd stops at max_iter": lambda C, R: C(max_iter=2).fit(X, y),
     "lbfgs stops at max_iter": lambda C, R: C(solver="lbfgs", max_iter=2).fit(X, y),

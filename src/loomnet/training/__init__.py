@@ -16,6 +16,7 @@ from .loop import Trainer
 from .runner import RUNNERS, SerialRunner
 from .step import Batch, Lane, Step
 from .stopping import EarlyStopping
+from .tensorboard import TensorBoardLogger
 
 
 def fit(model, X, y, **kwargs) -> History:
@@ -46,5 +47,6 @@ _document_fit()
 
 __all__ = [
     "RUNNERS", "Batch", "BatchL2", "CSVLogger", "Callback", "EarlyStopping", "History", "Lane", "OverfittingMonitor",
-    "OverfittingWarning", "SerialRunner", "Step", "Trainer", "TrainingData", "TrainingDivergedError", "fit",
+    "OverfittingWarning", "SerialRunner", "Step", "TensorBoardLogger", "Trainer", "TrainingData",
+    "TrainingDivergedError", "fit",
 ]

@@ -24,7 +24,15 @@ from ...io.tables import IMPUTE_CHOICES, DataError, check_writable, open_trainin
 from ...training import Callback, EarlyStopping, Trainer
 from ..main import UsageError
 from . import non_negative_float, positive_int
-from .training_hooks import Checkpointer, ProgressBar, TrainingMetric, format_epoch, resume_hint, stop_on_signals
+from .training_hooks import (
+    Checkpointer,
+    ProgressBar,
+    TrainingMetric,
+    format_epoch,
+    resume_hint,
+    stop_on_signals,
+    tensorboard_logger,
+)
 
 HELP = "train a network and save it as a .loom file"
 DISTRIBUTED_BACKENDS: dict[str, str] = {"mpi": "loomnet.cli.distributed:make_trainer"}
@@ -75,6 +83,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", default="model.loom", help="model file to write (default model.loom)")
     p.add_argument("--plot", help="loss/metric PNG (default: next to the model, NAME.history.png)")
     p.add_argument("--log-csv", metavar="PATH", help="append each epoch's metrics to this CSV file")
+    p.add_argument("--log-tensorboard", metavar="DIR",
+                   help="write each epoch's metrics as TensorBoard scalars into DIR (needs tensorboardX)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
     p.add_argument("--checkpoint-dir", help="write checkpoints here (every N epochs and on Ctrl-C)")
     p.add_argument("--checkpoint-every", type=positive_int, default=1, metavar="N", help="epochs between checkpoints")
@@ -122,6 +132,8 @@ def run(args: argparse.Namespace, out: Any) -> int:
 
         check_writable(args.log_csv, "the metrics log")
         callbacks.append(CSVLogger(args.log_csv))
+    if args.log_tensorboard:
+        callbacks.append(tensorboard_logger(args.log_tensorboard))
     checkpointer = None
     if ckpt is not None:
         checkpointer = Checkpointer(ckpt, args.checkpoint_every, settings, save_checkpoint)
@@ -325,6 +337,8 @@ def _check_outputs(args: argparse.Namespace, plot_path: Path | None) -> None:
         raise UsageError("--micro-batches splits each batch over worker threads: give --workers too")
     if plot_path is not None:
         check_writable(plot_path, "the plot")
+    if args.log_tensorboard:
+        tensorboard_logger(args.log_tensorboard)  # tensorboardX present and the folder writable, before any work
     if args.resume and not args.checkpoint_dir:
         raise UsageError("--resume needs --checkpoint-dir (where the checkpoint was written)")
     if args.checkpoint_dir:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -158,3 +159,22 @@ class stop_on_signals:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+
+def tensorboard_logger(directory: str) -> Callback:
+    """``--log-tensorboard DIR``: the TensorBoard logger, or a one-line error before any training."""
+    from ...training import TensorBoardLogger
+    from ..main import UsageError
+
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--log-tensorboard {directory}: it is a file, not a directory")
+    parent = path if path.is_dir() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"--log-tensorboard {directory}: permission denied")
+    try:
+        return TensorBoardLogger(directory)
+    except ImportError as exc:
+        raise UsageError(f"--log-tensorboard: {exc}") from None
