@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import uuid
+import time
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +63,9 @@ class TensorBoardLogger(Callback):
 
     def on_train_begin(self, trainer: Trainer) -> None:
         if self._writer is None:
-            # a unique suffix: a resumed fit in the same second must not overwrite the first file
-            self._writer = self._writer_class(logdir=self.logdir, filename_suffix=f".{uuid.uuid4().hex[:12]}")
+            # tensorboardX names the file by the second; a resumed fit in the same second needs a
+            # suffix that is unique and sorts in time order, as TensorBoard reads files by name
+            self._writer = self._writer_class(logdir=self.logdir, filename_suffix=f".{time.time_ns():020d}")
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         if self._writer is None:
