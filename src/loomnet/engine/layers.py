@@ -26,13 +26,25 @@ class Workspace:
 
     Why: allocating activations afresh on every step costs more than the arithmetic on small
     networks; a workspace makes the steady-state step allocation-free without putting per-call
-    state on the layers.
+    state on the layers. Never share one workspace between threads: each runner lane has its own.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> ws = ln.Workspace()
+    >>> a = ws.get("h", (4, 3), np.dtype(np.float32))
+    >>> ws.get("h", (4, 3), np.dtype(np.float32)) is a     # same shape and dtype: the same buffer
+    True
+    >>> ws.get("h", (5, 3), np.dtype(np.float32)) is a
+    False
     """
 
     def __init__(self) -> None:
         self._buffers: dict[Any, Array] = {}
 
     def get(self, key: Any, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+        """An uninitialised buffer of ``shape`` and ``dtype`` under ``key``, reused while they hold."""
         buf = self._buffers.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = np.empty(shape, dtype=dtype)
@@ -61,7 +73,43 @@ def _matmul(a: Array, b: Array, out: Array) -> Array:
 
 
 class Layer:
-    """Base class. Subclasses define ``build``, ``param_shapes`` and ``forward``."""
+    """The base class of every layer: a pure function of (parameters, input) with its backward.
+
+    A layer holds its configuration only. Its parameters are views into the network's one flat
+    array, handed to ``forward`` as a dict; the forward pass returns its output and a ``backward``
+    closure that keeps the intermediates, so one layer object serves many threads at once.
+    Subclasses define:
+
+    - ``build(n_in) -> n_out``: fix the widths;
+    - ``param_shapes()``: ``[(name, shape, decayed_by_l2), ...]``;
+    - ``init_params(params, rng)``: fill the fresh views from the seeded generator;
+    - ``forward(params, x, *, training, rng, ws, key) -> (y, backward)``, where
+      ``backward(dy, grads, need_dx)`` writes the parameter gradients into ``grads`` (views of the
+      flat gradient, same names) and returns dL/dx (or None when ``need_dx`` is False);
+    - ``get_config()``, for model files (register the kind in
+      :data:`loomnet.engine.layer_registry.LAYERS` to load it back).
+
+    Examples
+    --------
+    A layer that scales each feature by a learned factor, y = x · s:
+
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> class Scale(ln.Layer):
+    ...     kind = "scale"
+    ...     def param_shapes(self):
+    ...         return [("s", (self.n_in,), False)]
+    ...     def init_params(self, params, rng):
+    ...         params["s"][:] = 1.0
+    ...     def forward(self, params, x, *, training, rng, ws, key):
+    ...         def backward(dy, grads, need_dx):
+    ...             grads["s"][:] = (dy * x).sum(axis=0)
+    ...             return dy * params["s"] if need_dx else None
+    ...         return x * params["s"], backward
+    >>> model = ln.Sequential([Scale(), ln.Dense(1)], loss="mse", seed=0).build(2)
+    >>> model.n_params                                   # 2 factors + 2 weights + 1 bias
+    5
+    """
 
     kind = "layer"
     n_in: int | None = None

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .moments import column_moments
 from .scalers import (
     SCALERS,
     MinMaxScaler,
     RobustScaler,
     StandardScaler,
     Transformer,
-    column_moments,
     get_scaler,
     scaler_from_dict,
 )
@@ -28,7 +28,27 @@ __all__ = ["SCALERS", "LabelEncoder", "MinMaxScaler", "OneHotEncoder", "RobustSc
 
 
 class LabelEncoder:
-    """Map arbitrary labels to 0..k-1 (sorted order) and back."""
+    """Map arbitrary labels (numbers or strings) to 0..k-1 in sorted order, and back.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (k,)
+        The sorted distinct labels seen by ``fit``.
+
+    Raises
+    ------
+    ValueError
+        ``fit`` on empty or 2-D labels; ``transform`` of a label not seen by ``fit`` (naming it).
+
+    Examples
+    --------
+    >>> from loomnet.engine.preprocessing import LabelEncoder
+    >>> enc = LabelEncoder().fit(["cat", "dog", "cat", "bird"])
+    >>> enc.classes_.tolist(), enc.transform(["dog", "bird"]).tolist()
+    (['bird', 'cat', 'dog'], [2, 0])
+    >>> enc.inverse_transform([1]).tolist()
+    ['cat']
+    """
 
     kind = "label"
 
@@ -68,7 +88,32 @@ class LabelEncoder:
 
 
 def one_hot(labels: ArrayLike, n_classes: int, dtype: Any = np.float32) -> Array:
-    """Rows of a (n, n_classes) identity picked by integer labels."""
+    """Rows of a (n, n_classes) identity picked by integer labels.
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n,)
+        Class indices in [0, n_classes).
+    n_classes : int
+        The number of columns.
+    dtype : numpy dtype, default float32
+        The output's type.
+
+    Returns
+    -------
+    ndarray of shape (n, n_classes)
+
+    Raises
+    ------
+    ValueError
+        A label outside [0, n_classes).
+
+    Examples
+    --------
+    >>> from loomnet.engine.preprocessing import one_hot
+    >>> one_hot([2, 0], 3).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
     labels = np.asarray(labels, dtype=np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(f"labels must lie in [0, {n_classes}), got range [{labels.min()}, {labels.max()}]")
@@ -78,7 +123,28 @@ def one_hot(labels: ArrayLike, n_classes: int, dtype: Any = np.float32) -> Array
 
 
 class OneHotEncoder:
-    """One-hot encode labels: fit learns the categories, transform gives a (n, k) 0/1 matrix."""
+    """One-hot encode labels: fit learns the categories, transform gives a (n, k) 0/1 matrix.
+
+    Attributes
+    ----------
+    categories_ : ndarray of shape (k,)
+        The sorted categories seen by ``fit``; column j of the output is ``categories_[j]``.
+
+    Raises
+    ------
+    ValueError
+        ``transform`` of a category not seen by ``fit``. (Tables are encoded by
+        :class:`loomnet.io.encoder.TableEncoder`, which maps unseen categories to an unknown slot.)
+
+    Examples
+    --------
+    >>> from loomnet.engine.preprocessing import OneHotEncoder
+    >>> enc = OneHotEncoder().fit(["red", "blue", "red"])
+    >>> enc.categories_.tolist(), enc.transform(["red"]).tolist()
+    (['blue', 'red'], [[0.0, 1.0]])
+    >>> enc.inverse_transform([[1.0, 0.0]]).tolist()
+    ['blue']
+    """
 
     kind = "onehot"
 
@@ -175,7 +241,38 @@ def train_val_test_split(
     stratify: ArrayLike | None = None,
     seed: int | None = 0,
 ) -> list[NDArray]:
-    """Three-way split: [a_train, a_val, a_test, ...], stratified when labels are given."""
+    """Three-way split: [a_train, a_val, a_test, ...], stratified when labels are given.
+
+    Parameters
+    ----------
+    *arrays : array-like
+        Arrays with the same number of rows, split alike.
+    val_size, test_size : float or int
+        Fractions of all rows (in (0, 1)) or row counts, for the validation and test parts.
+    stratify : array-like, optional
+        Labels whose proportions each part keeps; every class keeps a training row.
+    seed : int or None, default 0
+        The shuffle's seed (None: fresh entropy).
+
+    Returns
+    -------
+    list of ndarray
+        Three parts per input array, in the order train, validation, test.
+
+    Raises
+    ------
+    ValueError
+        Arrays of different lengths, or sizes that leave a part empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from loomnet.engine.preprocessing import train_val_test_split
+    >>> X, y = np.arange(40).reshape(20, 2), np.arange(20) % 2
+    >>> X_tr, X_val, X_te, y_tr, y_val, y_te = train_val_test_split(X, y, val_size=0.2, test_size=0.2, stratify=y)
+    >>> len(y_tr), len(y_val), len(y_te), int(y_te.sum())
+    (12, 4, 4, 2)
+    """
     first = train_test_split(*arrays, test_size=test_size, stratify=stratify, seed=seed)
     rest = first[0::2]
     strat_rest = None

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import check_array
+from .moments import column_moments
 
 Array = NDArray[np.floating]
 
@@ -17,7 +18,19 @@ _ROW_BLOCK = 4096
 
 
 class Transformer:
-    """Base class: ``fit`` on training data, then ``transform`` any data the same way."""
+    """The base class of loomnet's scalers: ``fit`` on training rows, then ``transform`` any rows the
+    same way; ``to_dict``/``from_dict`` carry the fitted state as plain lists (model files, no pickle).
+
+    ``Sequential(preprocess=...)`` accepts any instance and fits it inside ``fit`` on the training
+    rows only, after the validation rows are set aside.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> scaler = ln.StandardScaler().fit([[1.0], [3.0]])
+    >>> isinstance(scaler, ln.engine.preprocessing.Transformer), scaler.transform([[2.0]]).tolist()
+    (True, [[0.0]])
+    """
 
     kind = "transformer"
 
@@ -60,7 +73,35 @@ class Transformer:
 
 
 class StandardScaler(Transformer):
-    """Standardisation z = (x - mean) / std; constant columns get std 1 so they map to 0."""
+    """Standardisation z = (x - mean) / std; constant columns get std 1 so they map to 0.
+
+    Moments are computed in float64 a block of rows at a time (no float64 copy of a float32 X), and
+    values too large to square are rescaled first, so the fit never overflows.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray of shape (n_features,)
+        The fitted column means and standard deviations (1 for constant columns).
+
+    Raises
+    ------
+    ValueError
+        From ``fit``/``transform``: NaN or infinity in X (with its row and column), a different
+        number of columns than in ``fit``.
+    RuntimeError
+        ``transform`` before ``fit``.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> scaler = ln.StandardScaler().fit([[0.0, 5.0], [2.0, 5.0]])
+    >>> scaler.mean_.tolist(), scaler.scale_.tolist()
+    ([1.0, 5.0], [1.0, 1.0])
+    >>> scaler.transform([[4.0, 5.0]]).tolist()
+    [[3.0, 0.0]]
+    >>> scaler.inverse_transform([[3.0, 0.0]]).tolist()
+    [[4.0, 5.0]]
+    """
 
     kind = "standard"
 
@@ -185,35 +226,34 @@ class MinMaxScaler(Transformer):
         return int(self.min_.shape[0])
 
 
-def column_moments(
-    X: NDArray, rows: NDArray[np.int64] | None = None, chunk: int = 512
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Column means and standard deviations of X (or of X[rows]) in float64, a block of rows at a time.
-
-    Blocks are merged with Chan et al.'s update, so the extra memory is one float64 block, not a
-    float64 copy of X (a model search fits one scaler per fold on rows of one shared matrix).
-    """
-    n_rows = X.shape[0] if rows is None else len(rows)
-    count, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for start in range(0, n_rows, chunk):
-        part = X[start:start + chunk] if rows is None else X[rows[start:start + chunk]]
-        block = part.astype(np.float64)  # a copy: centred and squared in place below
-        n_b, mean_b = len(block), block.mean(axis=0)
-        block -= mean_b
-        np.square(block, out=block)
-        delta, total = mean_b - mean, count + n_b
-        mean = mean + delta * (n_b / total)
-        m2 = m2 + block.sum(axis=0) + delta**2 * (count * n_b / total)
-        count = total
-    return mean, np.sqrt(m2 / max(count, 1))
-
-
 class RobustScaler(Transformer):
     """Robust scaling with smooth clipping, as RealMLP does (Holzmüller et al., 2024): z = (x - median)
     / scale, where scale is the 25-75 % quantile range (half the min-max range where that is 0), then
     z / sqrt(1 + (z/3)²), which keeps the middle of the data linear and pulls outliers in smoothly.
 
     Heavy-tailed columns (incomes, prices, lot sizes) then reach the network on the scale of the rest.
+    It is what ``preprocess="robust"`` and the tabular recipe use.
+
+    Attributes
+    ----------
+    center_, scale_ : ndarray of shape (n_features,)
+        The fitted medians and quantile ranges.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinity in X, or a different number of columns than in ``fit``.
+    RuntimeError
+        ``transform`` before ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from loomnet.engine.preprocessing import RobustScaler
+    >>> X = np.array([[1.0], [2.0], [3.0], [4.0], [1000.0]])
+    >>> z = RobustScaler().fit(X).transform(X)
+    >>> np.round(z.ravel(), 2).tolist()                 # the outlier is pulled in, the middle stays linear
+    [-0.95, -0.49, 0.0, 0.49, 3.0]
     """
 
     kind = "robust"
@@ -268,7 +308,29 @@ SCALERS: dict[str, type[Transformer]] = {"standard": StandardScaler, "minmax": M
 
 
 def get_scaler(value: str | Transformer | None) -> Transformer | None:
-    """Scaler by name ('standard', 'minmax', 'robust'), instance, or None for no scaling."""
+    """Scaler by name ('standard', 'minmax', 'robust'), instance, or None for no scaling.
+
+    Parameters
+    ----------
+    value : str, Transformer or None
+        A name (case-insensitive; 'none' means no scaling), an instance (returned as is), or None.
+
+    Returns
+    -------
+    Transformer or None
+        A fresh, unfitted scaler for a name.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, listing the valid ones.
+
+    Examples
+    --------
+    >>> from loomnet.engine.preprocessing import get_scaler
+    >>> get_scaler("Robust"), get_scaler("none")
+    (<loomnet.engine.scalers.RobustScaler object at ...>, None)
+    """
     if value is None or isinstance(value, Transformer):
         return value
     if isinstance(value, str) and value.lower() in SCALERS:
@@ -295,6 +357,30 @@ def _stored_vectors(d: dict[str, Any], *names: str) -> list[Array]:
 
 
 def scaler_from_dict(d: dict[str, Any] | None) -> Transformer | None:
+    """A fitted scaler back from its ``to_dict()`` (as stored in model files, which are untrusted).
+
+    Parameters
+    ----------
+    d : dict or None
+        ``{"kind": ..., <fitted vectors>}``; None gives None (no scaling).
+
+    Returns
+    -------
+    Transformer or None
+
+    Raises
+    ------
+    ValueError
+        An unknown kind, vectors that are not finite 1-D lists of one length, or a non-positive scale.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> from loomnet.engine.preprocessing import scaler_from_dict
+    >>> stored = ln.StandardScaler().fit([[1.0], [3.0]]).to_dict()
+    >>> scaler_from_dict(stored).transform([[3.0]]).tolist()
+    [[1.0]]
+    """
     if d is None:
         return None
     cls = SCALERS.get(d.get("kind"))

@@ -34,7 +34,25 @@ _MAX_HEADER = 256 * 1024 * 1024
 
 
 class ModelFileError(ValueError):
-    """A file that cannot be read as a loomnet model: the message is one line saying why."""
+    """A file that cannot be read as a loomnet model: the message is one line saying why.
+
+    A ``ValueError``. Raised by :func:`loomnet.load_model` for a missing, truncated, corrupted or
+    hostile file (bad header, offsets outside the file, wrong dtype or shape, checksum mismatch);
+    nothing in the file is ever executed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import loomnet as ln
+    >>> path = os.path.join(tempfile.mkdtemp(), "broken.loom")
+    >>> with open(path, "wb") as fh:
+    ...     _ = fh.write(b"not a model")
+    >>> try:
+    ...     ln.load_model(path)
+    ... except ln.ModelFileError as exc:
+    ...     print("refused:", type(exc).__name__)
+    refused: ModelFileError
+    """
 
 
 @dataclass

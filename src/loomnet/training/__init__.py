@@ -20,7 +20,38 @@ from .tensorboard import TensorBoardLogger
 
 
 def fit(model, X, y, **kwargs) -> History:
-    """Train ``model`` on (X, y) and return its History; keyword options as for :class:`Trainer`."""
+    """Train ``model`` on (X, y) and return its History; keyword options as for :class:`Trainer`.
+
+    The same as ``model.fit(X, y, **kwargs)`` and ``Trainer(model, X, y, **kwargs).run()``.
+
+    Parameters
+    ----------
+    model : Sequential
+        The network to train (built on the first call if needed).
+    X, y : array-like
+        Inputs and targets.
+    **kwargs
+        :class:`Trainer`'s options: ``epochs``, ``batch_size``, ``validation_split``,
+        ``early_stopping``, ``callbacks``, ``workers``, ...
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad data or options, naming the problem.
+    TrainingDivergedError
+        The loss became NaN or infinite.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> len(ln.fit(ln.Sequential([ln.Dense(3)], seed=0), iris.X, iris.y, epochs=3)["loss"])
+    3
+    """
     return Trainer(model, X, y, **kwargs).run()
 
 

@@ -37,7 +37,18 @@ class Callback:
 
 
 class OverfittingWarning(UserWarning):
-    """Validation loss rose for several epochs in a row while training loss fell."""
+    """Validation loss rose for several epochs in a row while training loss fell.
+
+    Issued by :class:`OverfittingMonitor` (installed by every Trainer with validation data), once
+    per rise, pointing at the caller's line. Filter it like any warning.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import loomnet as ln
+    >>> warnings.simplefilter("ignore", ln.OverfittingWarning)   # silence it for a run you watch yourself
+    >>> warnings.resetwarnings()
+    """
 
 
 class OverfittingMonitor(Callback):

@@ -47,6 +47,22 @@ class TrainingData:
         ``False`` keeps the rows in their order every epoch.
     seed : int
         Seed of the default order.
+
+    Examples
+    --------
+    Train on the first 100 rows only, with no copy of X, visiting them in order:
+
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> from loomnet.training import TrainingData
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(3)], seed=0).build(4)
+    >>> data = TrainingData(model.prepare_X(iris.X), model.prepare_y(iris.y, fit=True),
+    ...                     rows=np.arange(100), shuffle=False)
+    >>> data.n_samples, data.epoch_order(0)[:3].tolist()
+    (100, [0, 1, 2])
+    >>> ln.Trainer(model, data=data, epochs=2).run().stop_reason
+    'max_epochs'
     """
 
     def __init__(self, X: Array, y: NDArray, sample_weight: Array | None = None, *,
@@ -100,6 +116,18 @@ class BatchL2:
     """scikit-learn's L2: α/(2·Σw_batch)·ΣW² on every batch, i.e. the strength α/Σw_batch.
 
     Handed to the Trainer as ``penalty``, it applies in every runner, asynchronous workers included.
+
+    Parameters
+    ----------
+    alpha : float
+        scikit-learn's ``alpha``.
+
+    Examples
+    --------
+    >>> from loomnet.training import BatchL2
+    >>> penalty = BatchL2(0.5)
+    >>> penalty(10.0), penalty(0.0)                     # a batch of total weight 10; an empty one
+    (0.05, 0.0)
     """
 
     def __init__(self, alpha: float):

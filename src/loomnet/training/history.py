@@ -6,7 +6,30 @@ from typing import Any
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite; the model keeps its last finite parameters."""
+    """The training loss became NaN or infinite; the model keeps its last finite parameters.
+
+    A ``FloatingPointError`` (so also an ``ArithmeticError``), raised by ``fit`` before the step's
+    update, in every runner.
+
+    Parameters
+    ----------
+    epoch, step : int
+        Where it happened (1-based).
+    loss : float
+        The non-finite loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> diabetes = ln.datasets.load("diabetes")
+    >>> model = ln.Sequential([ln.Dense(1)], loss="mse", optimizer=ln.SGD(10.0), seed=0)
+    >>> try:
+    ...     model.fit(diabetes.X, diabetes.y, epochs=20)
+    ... except ln.TrainingDivergedError as exc:
+    ...     print(exc.epoch, exc.step, bool(np.isfinite(model.params).all()))
+    2 7 True
+    """
 
     def __init__(self, epoch: int, step: int, loss: float):
         self.epoch, self.step, self.loss = epoch, step, loss

@@ -39,7 +39,30 @@ Array = NDArray[np.floating]
 
 
 class SerialRunner:
-    """The plain loop: every step on the calling thread, the whole batch at once (BLAS threads as they are)."""
+    """The plain loop: every step on the calling thread, the whole batch at once (BLAS threads as they are).
+
+    It is also the reference implementation of the runner protocol (see the module's docstring):
+    thread and MPI runners implement the same methods. A runner is handed to
+    :class:`~loomnet.Trainer` as ``runner=``; ``workers=`` builds one from :data:`RUNNERS`.
+
+    Examples
+    --------
+    A runner that counts the gradients it computed:
+
+    >>> import loomnet as ln
+    >>> from loomnet.training import SerialRunner
+    >>> class Counting(SerialRunner):
+    ...     calls = 0
+    ...     def gradient(self, step, batch, lane, update):
+    ...         self.calls += 1
+    ...         return super().gradient(step, batch, lane, update)
+    >>> iris = ln.datasets.load("iris")
+    >>> runner = Counting()
+    >>> _ = ln.Trainer(ln.Sequential([ln.Dense(3)], seed=0), iris.X, iris.y, epochs=2, batch_size=50,
+    ...                runner=runner).run()
+    >>> runner.calls                                     # 3 batches of 50 rows, 2 epochs
+    6
+    """
 
     lanes = 1
     name = "serial"

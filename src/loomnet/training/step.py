@@ -34,7 +34,38 @@ Array = NDArray[np.floating]
 
 @dataclass(slots=True)
 class Batch:
-    """One step's batch: where it is in the run, its rows and the scalars every slice shares."""
+    """One step's batch: where it is in the run, its rows and the scalars every slice shares.
+
+    Made by :meth:`Step.batch`; a runner that splits the batch into slices hands the same Batch to
+    every :meth:`Step.slice_gradient` call, so each slice is normalised by the whole batch.
+
+    Parameters
+    ----------
+    epoch, step : int
+        Where the batch is in the run (0-based); with the row positions they key the dropout masks.
+    idx : ndarray of int
+        The batch's rows of the training data.
+    weight : float
+        The whole batch's normaliser (its summed sample weights).
+    l2 : float
+        The batch's L2 strength.
+    scale : float
+        The gradient's factor (the learning rate when the optimiser folds it in, else 1).
+    noise : BatchNoise or None
+        The dropout streams of the batch, or None without dropout.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> from loomnet.training import Lane, Step, TrainingData
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(3)], seed=0).build(4)
+    >>> data = TrainingData(model.prepare_X(iris.X), model.prepare_y(iris.y, fit=True))
+    >>> lane = Lane(0, model.optimizer, model.params, seed=0)
+    >>> Step(model, data).batch(lane, epoch=0, step=0, idx=np.arange(8), lr=0.1, fold=False).weight
+    8.0
+    """
 
     epoch: int
     step: int
@@ -51,6 +82,36 @@ class Lane:
     Synchronous runners train on one lane (the model's own optimiser); asynchronous workers on
     one lane each, with their own optimiser state. ``guard`` wraps the update (a lock shared by
     the lanes in locked mode); ``scratch`` is the update's block buffer (None: the optimiser's).
+
+    Parameters
+    ----------
+    index : int
+        The lane's number (0 for the model's own); it keys the lane's dropout streams.
+    optimizer : Optimizer
+        The optimiser whose state this lane's updates use.
+    params : ndarray
+        The flat parameters the lane updates (shared by all lanes).
+    seed : int
+        The run's seed.
+    grad : ndarray, optional
+        The gradient buffer (default: a new one shaped like ``params``).
+    ws : StepWorkspace, optional
+        The lane's scratch buffers (default: a new one). Never shared between threads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> from loomnet.training import Lane, Step, TrainingData
+    >>> from loomnet.training.step import UpdateClock, serial_gradient
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(3)], optimizer="sgd", seed=0).build(4)
+    >>> data = TrainingData(model.prepare_X(iris.X), model.prepare_y(iris.y, fit=True))
+    >>> step, lane = Step(model, data), Lane(0, model.optimizer, model.params, seed=0)
+    >>> before = model.params.copy()
+    >>> loss = step.run(lane, 0, 0, np.arange(32), UpdateClock(0, 1), serial_gradient)
+    >>> round(loss, 4), bool((model.params != before).any())
+    (2.1521, True)
     """
 
     def __init__(self, index: int, optimizer: Optimizer, params: Array, seed: int,
@@ -100,8 +161,39 @@ class Gradient(Protocol):
 
 
 class Step:
-    """The training step of ``model`` on ``data``; ``penalty(batch_weight)`` gives a batch's L2
-    strength (default: the model's ``l2``)."""
+    """The training step of ``model`` on ``data``: gather → forward → loss → backward → reduce →
+    update, with divergence handling, defined once for every runner.
+
+    The runner decides only where the gradient is computed (:meth:`slice_gradient` on slices of
+    the batch, added in a fixed order) and whether it applies the update itself; :meth:`run`
+    does the rest, and raises :class:`TrainingDivergedError` before any update when the loss is
+    not finite.
+
+    Parameters
+    ----------
+    model : Sequential
+        A built network.
+    data : TrainingData
+        The prepared rows and how batches are drawn from them.
+    penalty : callable, optional
+        ``penalty(batch_weight)``: the batch's L2 strength (e.g. :class:`BatchL2`); default, the
+        model's ``l2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> from loomnet.training import Lane, Step, TrainingData
+    >>> from loomnet.training.step import UpdateClock, serial_gradient
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(3)], optimizer="sgd", seed=0).build(4)
+    >>> data = TrainingData(model.prepare_X(iris.X), model.prepare_y(iris.y, fit=True))
+    >>> step, lane = Step(model, data), Lane(0, model.optimizer, model.params, seed=0)
+    >>> before = model.params.copy()
+    >>> loss = step.run(lane, 0, 0, np.arange(32), UpdateClock(0, 1), serial_gradient)
+    >>> round(loss, 4), bool((model.params != before).any())
+    (2.1521, True)
+    """
 
     def __init__(self, model: Sequential, data: TrainingData, penalty: Callable[[float], float] | None = None):
         self.model, self.data, self.penalty = model, data, penalty
