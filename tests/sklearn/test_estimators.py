@@ -352,6 +352,16 @@ def test_verbose_and_convergence_warning_read_like_sklearn(capsys):
     assert lines[0].startswith("Iteration 1, loss = ") and len(lines) == 3
 
 
+def test_the_estimators_warnings_point_at_the_callers_line():
+    X, y = _classification()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, batch_size=500, random_state=0).fit(X, y)
+        MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=2, random_state=0).fit(X, y)
+    assert {type(item.message).__name__ for item in caught} >= {"ConvergenceWarning", "UserWarning"}
+    assert [item.filename for item in caught] == [__file__] * len(caught)
+
+
 def test_adaptive_rate_divides_by_five_until_1e_6_then_stops():
     X, y = _classification()
     est = MLPClassifier(

@@ -7,8 +7,9 @@ Needs the optional extra ``loomnet[sklearn]``; this package is the only part of 
 imports scikit-learn.
 """
 
-from .estimators import MLPClassifier, MLPRegressor
+from .classifier import MLPClassifier
 from .onnx_converters import register_when_imported
+from .regressor import MLPRegressor
 
 register_when_imported()  # skl2onnx.to_onnx then converts pipelines that end in these estimators
 

@@ -20,6 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..engine._validation import user_stacklevel
 from ..engine.layers import Dense, Dropout
 from ..engine.losses import SoftmaxCrossEntropy
 from ..engine.network import Sequential
@@ -129,7 +130,28 @@ class BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None):
-        """Train on (X, y) for up to ``max_iter`` epochs (from scratch unless ``warm_start``)."""
+        """Train on (X, y) for up to ``max_iter`` epochs (from scratch unless ``warm_start``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input rows.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (classifier) or targets (regressor).
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-row weights of the loss; None weighs every row the same.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If a hyperparameter is invalid (scikit-learn's ``InvalidParameterError``), the inputs
+            are inconsistent, or training diverges without ``early_stopping`` to fall back on.
+        """
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _check_solver(self) -> bool:
@@ -196,7 +218,8 @@ class BaseMLP(BaseEstimator):
         else:
             if self.batch_size > n_train:
                 warnings.warn(
-                    "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=3
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                    stacklevel=user_stacklevel(),
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_train))
         seed = self.random_state if isinstance(self.random_state, numbers.Integral) else None
@@ -223,7 +246,7 @@ class BaseMLP(BaseEstimator):
         try:
             trainer.run()
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=3)
+            warnings.warn("Training interrupted by user.", stacklevel=user_stacklevel())
         except TrainingDivergedError:
             if not (self.early_stopping and np.isfinite(self.validation_scores_ or [np.nan]).any()):
                 raise

@@ -18,13 +18,14 @@ import scipy.optimize
 from numpy.typing import NDArray
 from sklearn.exceptions import ConvergenceWarning
 
+from ..engine._validation import user_stacklevel
 from ..engine.network import Sequential
 from ..engine.params import StepWorkspace
 from ..training import BatchL2, Callback, Trainer
 from ..training.data import prepare_data
 
 if TYPE_CHECKING:
-    from .estimators import BaseMLP
+    from ._base import BaseMLP
 
 Array = NDArray[np.floating]
 
@@ -104,7 +105,7 @@ class SklearnBookkeeping(Callback):
                 f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         return False
 
@@ -163,7 +164,7 @@ def fit_lbfgs(
         )
     n_iter = int(min(result.nit, max_iter))
     if result.status != 0:
-        warnings.warn(_lbfgs_warning(result, n_iter, max_iter), ConvergenceWarning, stacklevel=3)
+        warnings.warn(_lbfgs_warning(result, n_iter, max_iter), ConvergenceWarning, stacklevel=user_stacklevel())
     model.set_params(result.x.astype(model.dtype))
     return float(result.fun), n_iter
 

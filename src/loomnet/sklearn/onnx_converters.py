@@ -27,7 +27,8 @@ def register() -> bool:
         )
     except ImportError:
         return False
-    from .estimators import MLPClassifier, MLPRegressor
+    from .classifier import MLPClassifier
+    from .regressor import MLPRegressor
 
     update_registered_converter(MLPClassifier, "LoomnetMLPClassifier", calculate_linear_classifier_output_shapes,
                                 _convert, options={"zipmap": [True, False, "columns"], "nocl": [True, False]})
