@@ -18,6 +18,8 @@ import loomnet.search.jobs
 MODULES = sorted(m.name for m in pkgutil.walk_packages(loomnet.__path__, "loomnet.")
                  if not m.name.startswith("loomnet.distributed.") and not m.name.endswith("__main__")
                  and m.name != "loomnet.sklearn.onnx_converters")
+# modules that import without their optional dependency but whose examples need it
+EXAMPLES_NEED = {"loomnet.training.tensorboard": "tensorboardX"}
 # numpy-style docstrings with Parameters, Raises (where it raises) and a runnable example
 NUMPY_STYLE = [
     loomnet.Sequential,
@@ -38,6 +40,8 @@ def test_every_docstring_example_runs(name):
         module = importlib.import_module(name)
     except ImportError as exc:  # an optional dependency is missing here
         pytest.skip(str(exc))
+    if name in EXAMPLES_NEED:
+        pytest.importorskip(EXAMPLES_NEED[name], reason=f"the examples of {name} need {EXAMPLES_NEED[name]}")
     result = doctest.testmod(module, report=True, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {name} failed (output above)"
 

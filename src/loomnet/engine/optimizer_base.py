@@ -31,10 +31,47 @@ STATE_FORM = 2
 
 
 class Optimizer:
-    """Base class: ``step(params, grad)`` updates ``params`` in place.
+    """Base class of the optimisers: ``step(params, grad)`` updates ``params`` in place.
 
-    ``learning_rate`` is a number or a :class:`Schedule`; ``clip_norm`` rescales the gradient
-    so its global L2 norm is at most that value before the update.
+    The parameters and the gradient are the model's flat arrays. A new rule overrides
+    ``_update(params, grad, scratch, state, coef)``, which updates one block: ``params``,
+    ``grad`` and each array of ``state`` (named by ``_state_names``, zeros at first, saved in
+    checkpoints) are views of the same elements, ``scratch`` is free workspace of their length,
+    and ``coef`` holds this step's scalars from ``_coefficients(lr)`` (the learning rate by
+    default). Because the update is elementwise, threads may update disjoint ranges at once
+    (:meth:`begin_step`).
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule, default 0.01
+        The step size, or a schedule of it (``loomnet.engine.schedules``).
+    clip_norm : float, optional
+        Rescale the gradient so its global L2 norm is at most this before each update.
+
+    Raises
+    ------
+    ValueError
+        If ``clip_norm`` is not positive.
+
+    Examples
+    --------
+    sign SGD, θ ← θ - lr·sign(g), in four lines:
+
+    >>> import numpy as np
+    >>> from loomnet.engine.optimizer_base import Optimizer
+    >>> class SignSGD(Optimizer):
+    ...     name = "sign_sgd"
+    ...     def _update(self, params, grad, scratch, state, coef):
+    ...         np.sign(grad, out=scratch)
+    ...         scratch *= coef[0]
+    ...         params -= scratch
+    >>> opt = SignSGD(learning_rate=0.1)
+    >>> params = np.array([1.0, -2.0, 3.0])
+    >>> opt.step(params, np.array([0.5, -0.1, 0.0]))
+    >>> params, opt.iterations
+    (array([ 0.9, -1.9,  3. ]), 1)
+
+    Hand it to a model as ``Sequential(layers, optimizer=SignSGD(0.01))``.
     """
 
     name = "optimizer"
@@ -189,6 +226,31 @@ class StepUpdate:
     Why: in synchronous data-parallel training each worker adds up one chunk of the gradient;
     updating that chunk at once, on that worker, spreads the update over the cores while the
     chunk is still in cache. The update is elementwise, so any split gives the same bits.
+    Made by :meth:`Optimizer.begin_step`, not by hand.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimiser whose state the step updates.
+    params : ndarray
+        The flat parameters.
+    coef : tuple of numpy scalars
+        This step's scalars, in the parameters' dtype.
+    grad_scaled : bool
+        Whether the gradient handed to ``apply`` already holds lr·g.
+
+    Examples
+    --------
+    Two halves of one SGD step, as two workers would apply them:
+
+    >>> import numpy as np
+    >>> import loomnet as ln
+    >>> params, grad = np.zeros(4), np.ones(4)
+    >>> update = ln.SGD(0.5).begin_step(params, lr=0.5)
+    >>> update.apply(grad, 0, 2)
+    >>> update.apply(grad, 2, 4)
+    >>> params
+    array([-0.5, -0.5, -0.5, -0.5])
     """
 
     __slots__ = ("optimizer", "params", "coef", "grad_scaled", "applied")
@@ -243,7 +305,28 @@ def _flat_view(array: Array, name: str) -> Array:
 
 
 def clip_by_global_norm(grad: Array, max_norm: float) -> float:
-    """Scale ``grad`` in place so ‖grad‖₂ ≤ max_norm; return the norm before clipping."""
+    """Scale ``grad`` in place so that its L2 norm is at most ``max_norm``.
+
+    Parameters
+    ----------
+    grad : ndarray of shape (n,)
+        The flat gradient; rescaled in place when its norm is above ``max_norm``.
+    max_norm : float
+        The largest norm allowed.
+
+    Returns
+    -------
+    float
+        The norm before clipping.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from loomnet.engine.optimizer_base import clip_by_global_norm
+    >>> grad = np.array([3.0, 4.0])
+    >>> clip_by_global_norm(grad, 1.0), grad
+    (5.0, array([0.6, 0.8]))
+    """
     norm = math.sqrt(float(np.dot(grad, grad)))
     if norm > max_norm:
         grad *= max_norm / norm

@@ -327,7 +327,34 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 
 
 def get_optimizer(value: str | Optimizer | dict, learning_rate: float | Schedule | None = None) -> Optimizer:
-    """Optimiser from a name (``"adam"``), a config dict or an instance."""
+    """An optimiser from a name, a config dict (as ``get_config`` writes) or an instance.
+
+    Parameters
+    ----------
+    value : str, dict or Optimizer
+        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"`` or ``"adagrad"`` (default
+        hyperparameters); a dict with ``"name"`` and the constructor's arguments; or an
+        optimiser, returned as it is.
+    learning_rate : float or Schedule, optional
+        Replaces the optimiser's learning rate (not for dicts, which carry their own).
+
+    Returns
+    -------
+    Optimizer
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message lists the valid ones).
+
+    Examples
+    --------
+    >>> from loomnet.engine.optimizers import get_optimizer
+    >>> get_optimizer("sgd", learning_rate=0.5)
+    SGD(learning_rate=0.5, momentum=0.0, nesterov=False)
+    >>> get_optimizer({"name": "sgd", "learning_rate": 0.1, "momentum": 0.9})
+    SGD(learning_rate=0.1, momentum=0.9, nesterov=False)
+    """
     if isinstance(value, dict):
         cfg = dict(value)
         name = cfg.pop("name", None)

@@ -30,9 +30,36 @@ FREE_THREADED_SLICE_FACTOR = 4  # without the GIL, slices this many times smalle
 
 def auto_plan(batch_size: int, layer_widths: list[int], cores: int | None = None,
               gil: bool | None = None) -> ParallelPlan:
-    """Choose a plan for ``batch_size`` on a network with these widths (inputs first), from the shapes alone.
+    """Choose a plan for ``batch_size`` on a network with these widths, from the shapes alone.
 
-    ``gil``: whether the GIL is enabled (default: this interpreter's state, :func:`gil_enabled`).
+    Batches of at most 32 rows go to Hogwild workers; larger ones are split over the cores when
+    each slice is big enough to keep BLAS busy, else one worker runs every BLAS thread. This
+    is the prior that ``workers="auto"`` then checks by timing a few steps of each candidate.
+
+    Parameters
+    ----------
+    batch_size : int
+        Rows per batch.
+    layer_widths : list of int
+        Units per layer, the inputs first.
+    cores : int, optional
+        The core budget; :func:`available_cores` by default.
+    gil : bool, optional
+        Whether the GIL is enabled; this interpreter's state by default. Without it, slices four
+        times smaller still pay off.
+
+    Returns
+    -------
+    ParallelPlan
+        With its ``reason``.
+
+    Examples
+    --------
+    >>> from loomnet.parallel import auto_plan
+    >>> auto_plan(256, [784, 512, 256, 10], cores=2, gil=True).describe()
+    'mode=sync, workers=2, 2 micro-batches, 1 BLAS thread(s) per worker (batch 256 gives each of 2 cores 128 rows)'
+    >>> auto_plan(32, [64, 32, 10], cores=2, gil=True).mode
+    'hogwild'
     """
     cores = available_cores() if cores is None else cores
     gil = gil_enabled() if gil is None else gil

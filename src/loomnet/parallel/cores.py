@@ -14,7 +14,21 @@ from ..engine._validation import user_stacklevel
 
 
 def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity), not the machine's total."""
+    """Cores this process may run on (its CPU affinity), not the machine's total.
+
+    A container or ``taskset`` limit is respected: this is the budget for workers × BLAS threads.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> from loomnet.parallel import available_cores
+    >>> available_cores() >= 1
+    True
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -34,6 +48,29 @@ def blas_threads_per_worker(workers: int, cores: int | None = None) -> int:
 
     Why: NumPy's BLAS starts its own threads; N Python workers each running a BLAS with all
     cores would put N × cores threads on the cores and thrash.
+
+    Parameters
+    ----------
+    workers : int
+        Python worker threads.
+    cores : int, optional
+        The core budget; :func:`available_cores` by default.
+
+    Returns
+    -------
+    int
+        BLAS threads per worker, so that workers × BLAS threads ≤ cores (1 when workers > cores).
+
+    Warns
+    -----
+    RuntimeWarning
+        When the workers outnumber the cores: they will time-share them.
+
+    Examples
+    --------
+    >>> from loomnet.parallel import blas_threads_per_worker
+    >>> blas_threads_per_worker(2, cores=8), blas_threads_per_worker(3, cores=8)
+    (4, 2)
     """
     cores = available_cores() if cores is None else cores
     if workers > cores:

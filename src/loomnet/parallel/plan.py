@@ -18,13 +18,58 @@ DEFAULT_SLICE_ROWS = 64
 
 
 def default_micro_batches(batch_size: int) -> int:
-    """The number of slices a batch of ``batch_size`` rows is cut into when ``micro_batches`` is not given."""
+    """The number of slices a batch is cut into in ``mode="sync"`` when ``micro_batches`` is not given.
+
+    ``batch_size // 64``, from 1 to 8: a function of the batch size alone, so the fitted bits
+    depend neither on the number of workers nor on the machine.
+
+    Parameters
+    ----------
+    batch_size : int
+        Rows per batch.
+
+    Returns
+    -------
+    int
+        The number of micro-batches, in [1, ``DEFAULT_MICRO_BATCHES``].
+
+    Examples
+    --------
+    >>> from loomnet.parallel import default_micro_batches
+    >>> default_micro_batches(32), default_micro_batches(200), default_micro_batches(1024)
+    (1, 3, 8)
+    """
     return max(1, min(DEFAULT_MICRO_BATCHES, batch_size // DEFAULT_SLICE_ROWS))
 
 
 @dataclass(frozen=True)
 class ParallelPlan:
-    """How training runs: mode, number of workers, micro-batches and BLAS threads per worker."""
+    """How training runs: mode, number of workers, micro-batches and BLAS threads per worker.
+
+    Made by ``workers=N`` (the plan is fixed) or by ``workers="auto"`` (:func:`auto_plan`, then
+    timed); a fit reports the plan it ran in ``history.plan``.
+
+    Parameters
+    ----------
+    mode : {'sync', 'hogwild', 'locked'}
+        'sync': every batch in ``micro_batches`` slices, gradients reduced in a fixed order, one
+        update. 'hogwild': asynchronous workers update shared parameters without a lock;
+        'locked': with one.
+    workers : int
+        Threads, the caller included.
+    micro_batches : int
+        Slices per batch in 'sync' mode (1 otherwise).
+    blas_threads : int
+        BLAS threads each worker may use (workers × BLAS threads stays within the cores).
+    reason : str, optional
+        Why this plan was chosen, for people.
+
+    Examples
+    --------
+    >>> from loomnet.parallel import ParallelPlan
+    >>> ParallelPlan("sync", workers=2, micro_batches=4, blas_threads=1).describe()
+    'mode=sync, workers=2, 4 micro-batches, 1 BLAS thread(s) per worker'
+    """
 
     mode: str
     workers: int
@@ -33,11 +78,13 @@ class ParallelPlan:
     reason: str = ""
 
     def describe(self) -> str:
+        """The plan in one line, with the reason when there is one."""
         split = f", {self.micro_batches} micro-batches" if self.mode == "sync" else ""
         text = f"mode={self.mode}, workers={self.workers}{split}, {self.blas_threads} BLAS thread(s) per worker"
         return f"{text} ({self.reason})" if self.reason else text
 
     def same_as(self, other: ParallelPlan) -> bool:
+        """Whether both plans run the same way (the reasons may differ)."""
         return (self.mode, self.workers, self.micro_batches, self.blas_threads) == \
             (other.mode, other.workers, other.micro_batches, other.blas_threads)
 
