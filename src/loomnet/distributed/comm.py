@@ -22,7 +22,24 @@ _FORWARD_SECONDS = 0.5
 
 
 class SerialCollective:
-    """One process: every collective is the identity."""
+    """One process: every collective is the identity.
+
+    The stand-in for :class:`MPICollective` when there is one rank (``comm="serial"``, or no
+    mpi4py): the sharded trainer then runs, and is tested, without MPI.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from loomnet.distributed import SerialCollective
+    >>> one = SerialCollective()
+    >>> one.rank, one.size
+    (0, 1)
+    >>> grad = np.array([1.0, 2.0])
+    >>> one.sum_in_place(grad); grad          # the sum over one rank is the rank's own buffer
+    array([1., 2.])
+    >>> one.allgather("rank 0's report")
+    ["rank 0's report"]
+    """
 
     rank, size, local_size = 0, 1, 1
     timeout: float | None = None
@@ -48,9 +65,32 @@ class SerialCollective:
 class MPICollective:
     """Collectives on an mpi4py communicator (buffers are numpy arrays, reduced in place).
 
-    With ``timeout`` (seconds), the per-step collectives are started non-blocking and a rank
-    that waits longer than that for the others aborts the job, naming itself and the wait:
-    a stuck rank (stopped, deadlocked, on a dead disk) then ends the job instead of hanging it.
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm
+        The communicator whose ranks share the work (usually ``MPI.COMM_WORLD``).
+    timeout : float or None
+        Seconds a rank waits for the others in a per-step collective. With a timeout the
+        collectives are started non-blocking and a rank that waits longer aborts the job,
+        naming itself and the wait: a stuck rank (stopped, deadlocked, on a dead disk) then
+        ends the job instead of hanging it. None waits for ever.
+
+    Raises
+    ------
+    ImportError
+        When mpi4py is not installed (the ``mpi`` extra).
+
+    Examples
+    --------
+    Run under ``mpiexec -n 2 python script.py``; each rank adds its buffer into every rank's:
+
+    >>> import numpy as np
+    >>> from mpi4py import MPI                                   # doctest: +SKIP
+    >>> from loomnet.distributed import MPICollective
+    >>> world = MPICollective(MPI.COMM_WORLD, timeout=60)        # doctest: +SKIP
+    >>> grad = np.full(3, float(world.rank + 1))                 # doctest: +SKIP
+    >>> world.sum_in_place(grad); grad                           # doctest: +SKIP
+    array([3., 3., 3.])
     """
 
     def __init__(self, comm: Any, timeout: float | None = None):
@@ -107,7 +147,21 @@ Collective = SerialCollective | MPICollective
 
 
 def mpi_available() -> tuple[bool, str]:
-    """(True, '') when mpi4py imports and finds an MPI library, else (False, why)."""
+    """Whether MPI can be used here, without starting it if it cannot.
+
+    Returns
+    -------
+    tuple of (bool, str)
+        ``(True, "")`` when mpi4py imports and finds an MPI library, else ``(False, why)`` with
+        the import error and how to install the ``mpi`` extra.
+
+    Examples
+    --------
+    >>> from loomnet.distributed import mpi_available
+    >>> ok, why = mpi_available()
+    >>> ok or "pip install 'loomnet[mpi]'" in why
+    True
+    """
     try:
         from mpi4py import MPI  # noqa: F401
     except (ImportError, RuntimeError) as exc:
@@ -116,7 +170,25 @@ def mpi_available() -> tuple[bool, str]:
 
 
 def get_collective(comm: Any = None) -> Collective:
-    """``None`` → MPI.COMM_WORLD (or one process when mpi4py is missing); 'serial' → one process."""
+    """The collective a trainer or a search shares its work through.
+
+    Parameters
+    ----------
+    comm : None, 'serial', mpi4py communicator or collective
+        ``None``: ``MPI.COMM_WORLD``, or one process when mpi4py is missing; ``"serial"``: one
+        process (:class:`SerialCollective`) even where MPI exists; an mpi4py communicator: an
+        :class:`MPICollective` on it; a collective is returned as it is.
+
+    Returns
+    -------
+    SerialCollective or MPICollective
+
+    Examples
+    --------
+    >>> from loomnet.distributed import get_collective
+    >>> get_collective("serial").size
+    1
+    """
     if isinstance(comm, (SerialCollective, MPICollective)):
         return comm
     if comm == "serial":
@@ -132,7 +204,22 @@ def get_collective(comm: Any = None) -> Collective:
 
 
 def world_rank() -> int:
-    """This process's rank as the launcher set it (0 outside mpiexec), without starting MPI."""
+    """This process's rank as the launcher set it (0 outside mpiexec), without starting MPI.
+
+    Reads the launcher's environment (``PMI_RANK`` for MPICH, ``OMPI_COMM_WORLD_RANK`` for Open
+    MPI, ``PMIX_RANK``, ``SLURM_PROCID``), so a script can decide what rank 0 alone does before
+    it imports mpi4py.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from loomnet.distributed import world_rank
+    >>> world_rank()        # in a process not started by mpiexec
+    0
+    """
     for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
@@ -140,7 +227,20 @@ def world_rank() -> int:
 
 
 def world_size() -> int:
-    """Number of ranks this process was launched with (1 outside mpiexec), without starting MPI."""
+    """Number of ranks this process was launched with (1 outside mpiexec), without starting MPI.
+
+    Reads ``PMI_SIZE`` (MPICH), ``OMPI_COMM_WORLD_SIZE`` (Open MPI) or ``SLURM_NTASKS``.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from loomnet.distributed import world_size
+    >>> world_size()        # in a process not started by mpiexec
+    1
+    """
     for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS"):
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
@@ -153,8 +253,27 @@ def abort_on_error(
 ) -> Iterator[None]:
     """Turn an exception on one rank into the end of the whole job, with a message naming the rank.
 
-    Without this, the other ranks would wait forever in their next collective. Exceptions in
-    ``collective_errors`` are raised on every rank at once by construction and pass through.
+    Without this, the other ranks would wait forever in their next collective. On more than one
+    rank, the failing rank prints its traceback and ``rank R of N failed with ...`` and aborts
+    every rank; on one rank the exception is raised as usual.
+
+    Parameters
+    ----------
+    collective : SerialCollective or MPICollective
+        The ranks to end together.
+    collective_errors : tuple of exception types
+        Exceptions raised on every rank at once by construction (an agreed error): they pass
+        through without an abort.
+
+    Examples
+    --------
+    >>> from loomnet.distributed import SerialCollective, abort_on_error
+    >>> try:
+    ...     with abort_on_error(SerialCollective()):
+    ...         raise ValueError("bad shard")
+    ... except ValueError as exc:                  # one rank: raised as usual
+    ...     print(exc)
+    bad shard
     """
     try:
         yield

@@ -56,18 +56,68 @@ def DistributedTrainer(  # noqa: N802 - reads as the class it was: a Trainer sha
 ) -> Trainer:
     """A :class:`~loomnet.training.Trainer` whose every step is shared by the ranks of an MPI communicator.
 
-    ``X`` is the full training matrix as an array, a memory map or a ``.npy`` path (memory-mapped):
-    a rank copies only its own rows. ``y`` and ``sample_weight`` (one value per row) are read whole.
-    ``micro_batches`` is the number of fixed data shards (default: the number of ranks, or at
-    least 8 when deterministic); in deterministic mode it fixes the reduction order, so the same
-    value gives the same bits on any number of ranks up to it.
-    ``threads`` threads per rank split the rank's rows; BLAS threads are limited so that
-    ranks × threads × BLAS threads per node stays within its cores. ``timeout``: a rank that
-    waits longer than that (seconds) for the others in a step aborts the job (default: wait).
-    Rank 0 alone runs the callbacks and prints; stopping decisions are agreed by all ranks. A
-    callback must not change the parameters or the optimiser (only rank 0 would): the ranks
-    compare a parameter checksum after every epoch and raise if they differ.
-    ``trainer.runner`` is the :class:`MPIRunner` (``collective``, ``is_root``, ``blas_threads``).
+    Each rank copies only its own rows of ``X``, the preprocessing is fitted on all ranks'
+    shards together, and every step's gradient is summed over the ranks before the one update
+    they all apply. Rank 0 alone runs the callbacks and prints; stopping decisions are agreed by
+    all ranks. A callback must not change the parameters or the optimiser (only rank 0 would):
+    the ranks compare a parameter checksum after every epoch and raise if they differ.
+
+    Parameters
+    ----------
+    model : Sequential
+        The network, the same on every rank.
+    X : array-like, memory map or str
+        The full training matrix, or a ``.npy`` path (memory-mapped): a rank reads its own rows.
+    y : array-like
+        Targets of every row (read whole).
+    comm : None, 'serial' or mpi4py communicator
+        Where the ranks are (see :func:`~loomnet.distributed.get_collective`): ``None`` is
+        ``MPI.COMM_WORLD``, or one process without mpi4py.
+    deterministic : bool
+        Reduce the gradient shard by shard in a fixed order, so the fitted parameters are the
+        same bits on any number of ranks up to ``micro_batches``.
+    micro_batches : int or None
+        Number of fixed data shards (default: the number of ranks, or at least 8 when
+        deterministic).
+    threads : int
+        Worker threads per rank, splitting the rank's rows.
+    blas_threads : int or None
+        BLAS threads per worker thread (default: the node's cores over ranks × threads); ranks ×
+        threads × BLAS threads per node never exceeds its cores (``ValueError`` otherwise).
+    timeout : float or None
+        Seconds a rank waits for the others in a step before it aborts the job (default: wait).
+    epochs, batch_size, validation_data, validation_split, sample_weight, class_weight, shuffle : see Trainer
+        As for :class:`~loomnet.training.Trainer`; ``validation_data`` may be a ``.npy`` path
+        too, and ``sample_weight`` holds one value per row of the full matrix.
+    loss_threshold, early_stopping, callbacks, verbose, seed, classes : see Trainer
+        As for :class:`~loomnet.training.Trainer`; ``callbacks`` and ``verbose`` act on rank 0.
+    runner_class : callable
+        Builds the runner from the collective and the shard plan (default
+        :class:`~loomnet.distributed.runner.MPIRunner`).
+
+    Returns
+    -------
+    Trainer
+        Call ``.run()`` on every rank. ``trainer.runner`` is the :class:`MPIRunner`
+        (``collective``, ``is_root``, ``blas_threads``).
+
+    Raises
+    ------
+    ValueError
+        For bad options or data, on every rank at once (a failure on one rank is agreed first,
+        so no rank is left waiting).
+
+    Examples
+    --------
+    One process (``comm="serial"``); under ``mpiexec -n 4`` the same code shares each step by four:
+
+    >>> import loomnet as ln
+    >>> from loomnet.distributed import DistributedTrainer
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(8, "relu"), ln.Dense(3)], seed=0)
+    >>> trainer = DistributedTrainer(model, iris.X, iris.y, comm="serial", deterministic=True, epochs=3)
+    >>> [record["epoch"] for record in trainer.run().records]
+    [1, 2, 3]
     """
     collective: Collective = get_collective(comm)
     if timeout is not None:
