@@ -22,6 +22,8 @@ import numpy as np
 
 OPSET = 17
 
+__all__ = ["OPSET", "ExportError", "export"]
+
 
 class ExportError(ValueError):
     """What the model holds cannot be expressed in the ONNX graph; the message names it."""
@@ -86,7 +88,7 @@ def export(model: Any, path: str | os.PathLike | None = None, *, dtype: str = "f
     proto.ir_version = min(proto.ir_version, 10)  # what onnxruntime releases of 2025-2026 read
     onnx.checker.check_model(proto)
     if path is not None:
-        from .io.modelfile import atomic_write
+        from .io.atomic import atomic_write
 
         atomic_write(path, proto.SerializeToString())
     return proto

@@ -168,7 +168,7 @@ def test_writing_into_a_fifo_or_device_never_replaces_it(tmp_path):
     import stat
     import threading
 
-    from loomnet.io.modelfile import atomic_write, is_special_file
+    from loomnet.io.atomic import atomic_write, is_special_file
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

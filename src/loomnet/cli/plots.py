@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..io.modelfile import atomic_write
+from ..io.atomic import atomic_write
 
 
 def _figure(width: float, height: float) -> Any:

@@ -53,7 +53,39 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike, *, settings: dict[str
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Header and arrays of a checkpoint; ModelFileError if it is not one."""
+    """Read a checkpoint written by ``loomnet train --checkpoint-dir`` (or :func:`save_checkpoint`).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    header : dict
+        The trainer's state (epoch, step, random streams, settings) and versions.
+    tensors : dict of str to ndarray
+        The parameters, the optimiser's moments and the best parameters so far.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a checkpoint, or is damaged.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import loomnet as ln
+    >>> from loomnet.io import read_checkpoint
+    >>> from loomnet.io.checkpoint import save_checkpoint
+    >>> iris = ln.datasets.load("iris")
+    >>> trainer = ln.Trainer(ln.Sequential([ln.Dense(3)], seed=0), iris.X, iris.y, epochs=2)
+    >>> _ = trainer.run()
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
+    >>> _ = save_checkpoint(trainer, path)
+    >>> header, tensors = read_checkpoint(path)
+    >>> header["kind"], header["trainer"]["epoch"], sorted(tensors)
+    ('checkpoint', 2, ['last_finite', 'optimizer/m', 'optimizer/v', 'params'])
+    """
     header, tensors = read_container(path)
     if header.get("kind") != "checkpoint":
         raise ModelFileError(f"{path}: is a loomnet {header.get('kind')!r} file, not a checkpoint")

@@ -31,7 +31,41 @@ OTHER = "(other)"
 
 
 class TableEncoder:
-    """Column names, kinds and encodings fitted on training data; turns Frames into feature matrices."""
+    """Column names, kinds and encodings fitted on training data; turns Frames into feature matrices.
+
+    Numeric columns are kept (missing values filled with the training median or mean, plus a
+    missing-indicator column where the column had gaps); text columns are one-hot encoded, the
+    most frequent ``MAX_ONE_HOT`` categories each with a column of their own and the rest sharing
+    ``(other)``; a category never seen in training encodes as all zeros ("unknown") and is
+    counted in ``unknown_rows``, never an error. ``loomnet train`` stores the fitted encoder in
+    the model file, so ``predict`` encodes new data the same way.
+
+    Parameters
+    ----------
+    target : str or None
+        The target column, left out of the features.
+    impute : {'median', 'mean', 'none'} or None
+        How missing numbers are filled; 'none' (or None) refuses them with a :class:`DataError`.
+
+    Raises
+    ------
+    DataError
+        For an unknown ``impute``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from loomnet.io import Frame, TableEncoder
+    >>> train = Frame("train", ["city", "rooms", "price"], {
+    ...     "city": np.array(["Oslo", "Rome", "Oslo", ""]), "rooms": np.array(["2", "", "3", "4"]),
+    ...     "price": np.array(["10", "8", "12", "9"])})
+    >>> encoder = TableEncoder("price").fit(train)
+    >>> encoder.feature_names
+    ['city=(missing)', 'city=Oslo', 'city=Rome', 'rooms', 'rooms:missing']
+    >>> new = Frame("new", ["city", "rooms"], {"city": np.array(["Paris"]), "rooms": np.array([""])})
+    >>> encoder.transform(new), encoder.unknown_rows
+    (array([[0., 0., 0., 3., 1.]]), {'city': 1})
+    """
 
     def __init__(self, target: str | None, impute: str | None = "median"):
         impute = "none" if impute is None else impute

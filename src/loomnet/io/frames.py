@@ -25,8 +25,22 @@ BUILTIN_PREFIX = "builtin:"
 class DataError(ValueError):
     """The data cannot be used as given; the message names the file, row and column.
 
-    ``options`` lists the parameters the message names as ``name=`` (``impute=``, ``target=``): the
-    command line spells them as its flags (``--impute``) with :meth:`for_command_line`.
+    A ``ValueError``; the CLI prints it as its one-line error and exits 2.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and where.
+    options : tuple of str
+        The parameters the message names as ``name=`` (``impute=``, ``target=``): the command
+        line spells them as its flags (``--impute``) with :meth:`for_command_line`.
+
+    Examples
+    --------
+    >>> from loomnet.io import DataError
+    >>> error = DataError("missing value in column 'age' at row 3; use impute='median'", options=("impute",))
+    >>> error.for_command_line()
+    "missing value in column 'age' at row 3; use --impute 'median'"
     """
 
     def __init__(self, message: str, *, options: tuple[str, ...] = ()):
@@ -42,7 +56,34 @@ class DataError(ValueError):
 
 @dataclass
 class Frame:
-    """Named 1-D columns for a block of rows; ``row_start`` is the block's first row in the source."""
+    """Named 1-D columns for a block of rows, as read from a table (values are text or numbers).
+
+    Parameters
+    ----------
+    source : str
+        Where the rows come from (a path or ``builtin:NAME``), for messages.
+    columns : list of str
+        Column names, in order.
+    values : dict of str to ndarray
+        One 1-D array per column, all of the same length.
+    row_start : int
+        The block's first row in the source.
+    kind : str
+        'csv', 'parquet', 'npy', 'npz', 'builtin' or 'array'.
+    meta : dict
+        What the reader knows besides the columns (a built-in dataset's task).
+    lines : ndarray or None
+        CSV: the file line each row ends on, so messages name it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from loomnet.io import Frame
+    >>> values = {"rooms": np.array(["2", "3"]), "price": np.array(["10", "12"])}
+    >>> frame = Frame("prices.csv", ["rooms", "price"], values, lines=np.array([2, 3]))
+    >>> frame.n_rows, frame.where(1)
+    (2, 'row 2 (line 3)')
+    """
 
     source: str
     columns: list[str]
@@ -63,7 +104,30 @@ class Frame:
 
 # ----------------------------------------------------------------- readers
 def read_frame(spec: str) -> Frame:
-    """Read a whole data source: ``builtin:NAME``, a CSV, .npy, .npz or .parquet file."""
+    """Read a whole data source into one :class:`Frame`.
+
+    Parameters
+    ----------
+    spec : str
+        ``builtin:NAME`` (see ``loomnet datasets``), or the path of a CSV, ``.npy``, ``.npz``
+        or ``.parquet`` file (Parquet needs pyarrow, the ``parquet`` extra).
+
+    Returns
+    -------
+    Frame
+
+    Raises
+    ------
+    DataError
+        For a missing or unreadable file, or one that is not a table.
+
+    Examples
+    --------
+    >>> from loomnet.io import read_frame
+    >>> iris = read_frame("builtin:iris")
+    >>> iris.n_rows, iris.columns[-1]
+    (150, 'target')
+    """
     frames = list(iter_frames(spec, chunk_rows=None))
     if len(frames) == 1:
         return frames[0]

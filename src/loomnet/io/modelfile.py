@@ -17,15 +17,15 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import stat
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from .atomic import atomic_write
 
 MAGIC = b"LOOMNET\x00"
 FORMAT_VERSION = 1
@@ -57,7 +57,34 @@ class ModelFileError(ValueError):
 
 @dataclass
 class LoomFile:
-    """A loaded model file: the rebuilt model (for kind 'model'), the header and the raw tensors."""
+    """A loaded model file: the rebuilt model (for kind 'model'), the header and the raw tensors.
+
+    Returned by :func:`open_model`; the CLI keeps its column encoding and training settings in
+    ``extra``.
+
+    Parameters
+    ----------
+    header : dict
+        The verified JSON header: format version, architecture, labels, history, versions, extra.
+    tensors : dict of str to ndarray
+        The arrays stored (``params``).
+    model : Sequential or None
+        The rebuilt model.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import loomnet as ln
+    >>> from loomnet.io import open_model
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(3)], seed=0)
+    >>> _ = model.fit(iris.X, iris.y, epochs=1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.loom")
+    >>> _ = ln.save_model(model, path, extra={"note": "first try"})
+    >>> loaded = open_model(path)
+    >>> loaded.extra, loaded.tensors["params"].shape == model.params.shape, loaded.model.n_outputs
+    ({'note': 'first try'}, True, 3)
+    """
 
     header: dict[str, Any]
     tensors: dict[str, NDArray] = field(repr=False)
@@ -66,89 +93,6 @@ class LoomFile:
     @property
     def extra(self) -> dict[str, Any]:
         return self.header.get("extra") or {}
-
-
-# ----------------------------------------------------------------- atomic writes
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a crash leaves either the old file or the new one, never half.
-
-    The bytes go to a temporary file in the same directory, are fsynced, then renamed over
-    ``path`` (rename is atomic within a filesystem); the directory is fsynced so the rename lasts.
-    """
-    path = Path(path)
-    if is_special_file(path):  # /dev/null, a FIFO: write into it; renaming would replace the device
-        try:
-            with open(path, "wb") as fh:
-                fh.write(data)
-        except OSError as exc:
-            raise _write_error(path, exc) from None
-        return
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise _write_error(path, exc) from None
-    try:
-        os.fchmod(fd, _new_file_mode(path))  # mkstemp makes 0600; a model file gets the usual mode
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError):  # disk full, read-only...: name the file we failed to write
-            raise _write_error(path, exc) from None
-        raise
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-def is_special_file(path: str | os.PathLike) -> bool:
-    """True for an existing device, FIFO or socket: targets to write into, never to rename over."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-
-
-def _write_error(path: Path, exc: OSError) -> OSError:
-    """The same OSError (same errno and subclass), naming the file being written rather than a temp file."""
-    return OSError(exc.errno, exc.strerror or str(exc), str(path))
-
-
-def _new_file_mode(path: Path) -> int:
-    """Keep an existing file's permissions; a new file gets 0666 minus the umask, like open() would give."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where the OS allows (os.umask sets it, racing other threads)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
 
 
 # ----------------------------------------------------------------- the container
@@ -299,7 +243,37 @@ def save_model(model: Any, path: str | os.PathLike, *, extra: dict[str, Any] | N
 
 
 def open_model(path: str | os.PathLike) -> LoomFile:
-    """Read and verify a model file and rebuild its model; see :func:`load_model`."""
+    """Read and verify a model file and rebuild its model, keeping the header beside it.
+
+    :func:`load_model` returns the model alone; this also gives the header (labels, history,
+    versions, the CLI's column encoding in ``extra``).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    LoomFile
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a loomnet model, is damaged, or describes an inconsistent model.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import loomnet as ln
+    >>> from loomnet.io import open_model
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(3)], seed=0)
+    >>> _ = model.fit(iris.X, iris.y, epochs=1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.loom")
+    >>> _ = model.save(path)
+    >>> open_model(path).header["kind"]
+    'model'
+    """
     from ..engine.network import Sequential
     from ..training import History
 
@@ -354,7 +328,37 @@ def load_model(path: str | os.PathLike) -> Any:
 
 
 def read_header(path: str | os.PathLike, *, verify: bool = True) -> dict[str, Any]:
-    """The JSON header of a loom file (checksum verified unless ``verify=False``)."""
+    """The JSON header of a loom file, without rebuilding the model.
+
+    Parameters
+    ----------
+    path : str or path-like
+    verify : bool
+        Check the SHA-256 of the tensors too (reads the whole file); ``False`` reads the header only.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a loom file or is damaged.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import loomnet as ln
+    >>> from loomnet.io import read_header
+    >>> iris = ln.datasets.load("iris")
+    >>> model = ln.Sequential([ln.Dense(3)], seed=0)
+    >>> _ = model.fit(iris.X, iris.y, epochs=1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.loom")
+    >>> _ = model.save(path)
+    >>> header = read_header(path, verify=False)
+    >>> header["kind"], header["loomnet_version"] == ln.__version__
+    ('model', True)
+    """
     return read_container(path, verify=verify)[0]
 
 

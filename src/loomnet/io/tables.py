@@ -43,9 +43,41 @@ class TrainingTable:
 
 def read_training_table(spec: str, target: str | None = None, impute: str | None = "median", task: str | None = None,
                         chunk_rows: int = 65536) -> tuple[TableEncoder, NDArray[np.float64], NDArray, TrainingTable]:
-    """Fit a TableEncoder and encode training data: (encoder, X, y, what was found).
+    """Fit a :class:`TableEncoder` on a training table and encode it, in two passes over its chunks.
 
-    ``target`` may be a column index for arrays without column names.
+    Parameters
+    ----------
+    spec : str
+        The table, as for :func:`read_frame`.
+    target : str or None
+        The target column (a column index for arrays without names); default: a column named
+        ``target``, ``label``, ``y`` or ``class``, else the last one.
+    impute : {'median', 'mean', 'none'} or None
+        How missing numbers are filled (see :class:`TableEncoder`).
+    task : {'classify', 'regress'} or None
+        What the target is; default: inferred from its values.
+    chunk_rows : int
+        Rows per chunk read.
+
+    Returns
+    -------
+    encoder : TableEncoder
+    X : ndarray of shape (n_rows, n_features)
+    y : ndarray of shape (n_rows,)
+    found : TrainingTable
+        Rows left out for a missing target (``dropped_rows``) and rows read (``n_rows``).
+
+    Raises
+    ------
+    DataError
+        For a table that cannot be used as given (the message names the row and column).
+
+    Examples
+    --------
+    >>> from loomnet.io import read_training_table
+    >>> encoder, X, y, found = read_training_table("builtin:iris")
+    >>> X.shape, encoder.task, found.dropped_rows
+    ((150, 4), 'classify', 0)
     """
     scan = _scan_table(spec, target, impute, task, chunk_rows)
     X = np.empty((scan.n_rows, scan.width))

@@ -17,8 +17,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ...io.atomic import is_special_file
 from ...io.frames import DataError, check_writable, iter_frames, text_values
-from ...io.modelfile import is_special_file, open_model
+from ...io.modelfile import open_model
 from ..main import UsageError
 from . import UnknownCategories, encoder_for, positive_int
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ...io.modelfile import is_special_file
+from ...io.atomic import is_special_file
 from ...io.tables import IMPUTE_CHOICES, DataError, check_writable, open_training_table, read_training_table
 from ...training import Callback, EarlyStopping, Trainer
 from ..main import UsageError
