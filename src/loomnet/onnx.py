@@ -26,7 +26,20 @@ __all__ = ["OPSET", "ExportError", "export"]
 
 
 class ExportError(ValueError):
-    """What the model holds cannot be expressed in the ONNX graph; the message names it."""
+    """What the model holds cannot be expressed in the ONNX graph; the message names it.
+
+    A ``ValueError``; ``loomnet export`` prints it as its one-line error and exits 2.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> from loomnet.onnx import ExportError, export
+    >>> try:
+    ...     export(ln.Sequential([ln.Dense(3)]))
+    ... except ExportError as exc:
+    ...     print(exc)
+    the model has no parameters yet: fit it before exporting
+    """
 
 
 def export(model: Any, path: str | os.PathLike | None = None, *, dtype: str = "float32",

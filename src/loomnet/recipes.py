@@ -28,10 +28,56 @@ from .training import EarlyStopping
 STEPS_BUDGET = 6000  # optimiser steps the epoch budget aims at (early stopping usually ends sooner)
 EMBED_MIN_WIDTH = 8  # categorical columns with at least this many one-hot columns get an embedding
 
+__all__ = ["Recipe", "tabular_recipe"]
+
 
 @dataclass(frozen=True)
 class Recipe:
-    """A network and how to train it; ``describe()`` says it in one line, ``to_dict()`` stores it."""
+    """A network and how to train it; ``describe()`` says it in one line, ``to_dict()`` stores it.
+
+    Made by :func:`tabular_recipe` from the data's shape; ``loomnet train`` uses it by default
+    and stores ``to_dict()`` in the model file.
+
+    Parameters
+    ----------
+    hidden : tuple of int
+        Widths of the hidden layers.
+    activation : str
+        Their activation.
+    dropout : float
+        Dropout after each hidden layer (0: none).
+    learning_rate : float
+        AdamW's peak learning rate, cosine-decayed over the epochs.
+    weight_decay : float
+        AdamW's decoupled weight decay.
+    batch_size : int
+        Rows per step.
+    epochs : int
+        The epoch budget (early stopping usually ends sooner).
+    patience : int
+        Epochs without a better validation loss before stopping (the best epoch is restored).
+    val_fraction : float
+        Fraction of the rows held out for early stopping.
+    preprocess : str
+        The input scaler (``"robust"``: robust scaling with smooth clipping).
+    task : {'classify', 'regress'}
+        Regression also standardises the target.
+    embeddings : tuple of (int, int)
+        (first column, width) of the one-hot blocks a :class:`~loomnet.CategoricalEmbedding`
+        embeds before the first layer.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> from loomnet.recipes import Recipe
+    >>> recipe = Recipe(hidden=(32,), activation="relu", dropout=0.1, learning_rate=0.003, weight_decay=0.01,
+    ...                 batch_size=32, epochs=20, patience=5, val_fraction=0.2)
+    >>> model = recipe.build_model(n_outputs=3)
+    >>> iris = ln.datasets.load("iris")
+    >>> history = model.fit(iris.X, iris.y, **recipe.fit_options())
+    >>> len(history.records) <= 20, recipe.to_dict()["hidden"]
+    (True, [32])
+    """
 
     hidden: tuple[int, ...]
     activation: str
@@ -67,6 +113,7 @@ class Recipe:
                 "early_stopping": EarlyStopping(patience=self.patience, restore_best_weights=True)}
 
     def describe(self) -> str:
+        """The recipe in one sentence (``loomnet train`` prints it)."""
         hidden = "-".join(map(str, self.hidden))
         layers = "layer" if len(self.hidden) == 1 else "layers"
         return (f"recipe: {len(self.hidden)} hidden {layers} {hidden} ({self.activation}), dropout {self.dropout:g}, "
@@ -76,6 +123,7 @@ class Recipe:
                 + (f", embeddings of {len(self.embeddings)} categorical column(s)" if self.embeddings else ""))
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (tuples as lists)."""
         return {**asdict(self), "hidden": list(self.hidden), "embeddings": [list(b) for b in self.embeddings]}
 
 

@@ -133,7 +133,31 @@ def _load(name: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    """Run the ``loomnet`` command line and return its exit code.
+
+    Bad input (a missing file, an unknown column, a wrong option) prints one line to stderr and
+    returns 2, never a traceback; an internal failure returns 1, Ctrl-C 130.
+
+    Parameters
+    ----------
+    argv : sequence of str or None
+        The arguments after ``loomnet`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for bad input, 1 for an internal failure, 130 when interrupted.
+
+    Examples
+    --------
+    >>> from loomnet.cli import main
+    >>> main(["datasets"])                          # doctest: +ELLIPSIS
+    builtin:digits ... builtin:diabetes ...
+    generators take sizes: ...
+    0
+    >>> main(["train", "no-such-file.csv"])
+    2
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     try:

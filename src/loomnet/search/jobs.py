@@ -131,7 +131,31 @@ def kfold_rows(n: int, k: int, seed: int = 0) -> list[tuple[NDArray[np.int64], N
 # ----------------------------------------------------------------- results
 @dataclass
 class SearchResult:
-    """One row per job (params, fold, score, fit time); means per candidate; the best candidate."""
+    """What a search found: one row per job, the mean score per candidate, the best candidate.
+
+    Returned by :func:`~loomnet.grid_search`, :func:`~loomnet.random_search` and
+    :func:`~loomnet.cross_validate`.
+
+    Parameters
+    ----------
+    results : list of JobResult
+        One per (candidate, fold): ``params``, ``fold``, ``score``, ``fit_time``,
+        ``peak_rss_mb``, the ``pid`` that trained it, and the model when kept.
+    wall_time : float
+        Seconds the whole search took.
+    backend : str
+        Where the jobs ran: 'threads', 'processes' or 'mpi'.
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> result = ln.grid_search({"hidden": [(8,), (16,)]}, iris.X, iris.y, cv=2, epochs=5, n_jobs=2)
+    >>> [sorted(params) for params, score in result.candidates()]
+    [['hidden'], ['hidden']]
+    >>> result.best_score == max(score for _, score in result.candidates())
+    True
+    """
 
     results: list[JobResult]
     wall_time: float
@@ -311,17 +335,37 @@ def cross_validate(params: Mapping[str, Any], X: ArrayLike, y: ArrayLike, **opti
 class BaggedEnsemble:
     """Models trained on bootstrap resamples; predictions average their outputs.
 
-    Each member carries the scaler fitted on its own resample, so each prepares X itself."""
+    Returned by :func:`~loomnet.bagging`. Each member carries the scaler fitted on its own
+    resample, so each prepares X itself. Classifiers average the members' probabilities,
+    regressors their predictions.
+
+    Parameters
+    ----------
+    models : list of Sequential
+        The fitted members.
+    classes : ndarray or None
+        The class labels (None for regression).
+
+    Examples
+    --------
+    >>> import loomnet as ln
+    >>> iris = ln.datasets.load("iris")
+    >>> ensemble = ln.bagging({"hidden": (8,)}, iris.X, iris.y, n_estimators=3, epochs=5)
+    >>> len(ensemble.models), ensemble.decision_function(iris.X[:2]).shape
+    (3, (2, 3))
+    """
 
     def __init__(self, models: list[Sequential], classes: NDArray | None):
         self.models, self.classes_ = models, classes
 
     def decision_function(self, X: ArrayLike) -> NDArray:
+        """The members' mean output: probabilities for classifiers, values for regressors."""
         outputs = [m.loss.transform(m.decision_function(X)) if m.loss.task != "regression" else m.decision_function(X)
                    for m in self.models]
         return np.mean(outputs, axis=0)
 
     def predict(self, X: ArrayLike) -> NDArray:
+        """The class of the highest mean probability, or the mean prediction."""
         mean = self.decision_function(X)
         model = self.models[0]
         if model.loss.task == "regression":
