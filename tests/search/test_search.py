@@ -61,7 +61,7 @@ def test_kfold_rows_partition_the_data():
 
 def test_bagged_ensemble_predicts_at_least_as_well_as_its_typical_member(digits):
     X_train, X_test, y_train, y_test = ln.train_test_split(digits.X, digits.y, test_size=0.3, seed=0)
-    ensemble = search.bagging({"hidden": (32,)}, X_train, y_train, n_estimators=4, epochs=5)
+    ensemble = ln.bagging({"hidden": (32,)}, X_train, y_train, n_estimators=4, epochs=5)
     accuracy = np.mean(ensemble.predict(X_test) == y_test)
     members = [np.mean(m.predict(X_test) == y_test) for m in ensemble.models]
     assert accuracy >= np.median(members) - 0.01
