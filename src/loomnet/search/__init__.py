@@ -5,7 +5,7 @@ Backends by name (``backend=``): ``"threads"`` and ``"processes"`` (:mod:`.backe
 (:mod:`.mpi`).
 """
 
-from .bagging import BaggedEnsemble, bagging
+from .ensemble import BaggedEnsemble, bagging
 from .jobs import SearchResult, cross_validate, grid_search, random_search
 
 __all__ = ["BaggedEnsemble", "SearchResult", "bagging", "cross_validate", "grid_search", "random_search"]
