@@ -89,3 +89,12 @@ def test_the_public_api_has_numpy_style_docstrings(obj):
             documented.update(part.strip() for part in line.split(","))
     missing = [p.name for p in params if p.name not in documented]
     assert not missing, f"{obj.__name__}: parameters without a description: {missing}"
+
+
+def test_the_api_reference_covers_every_public_module():
+    from pathlib import Path
+
+    pages = "\n".join(p.read_text() for p in (Path(__file__).parents[1] / "docs" / "reference").glob("*.md"))
+    rendered = {line.split()[1] for line in pages.splitlines() if line.startswith("::: ")}
+    missing = [name for name in PUBLIC_MODULES if not any(r == name or r.startswith(name + ".") for r in rendered)]
+    assert not missing, f"public modules without an API reference page: {missing}"
