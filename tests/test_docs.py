@@ -1,9 +1,12 @@
 """The docs cannot go stale: every ```python block of the README and of every docs page runs, and
 every command the shell blocks show exists with the options they give.
 
-The convention for docs pages: a page's Python blocks run in order, in one process, in an empty
-folder, after the page's hidden setup (an HTML comment ``<!-- docs-test setup ... -->``, invisible
-on the site) which makes the names the page's fragments use (``X``, ``y``, a fitted ``model``).
+The convention for docs pages: a page's ```python and ```pycon blocks run in order, in one process
+and one namespace, in an empty folder, after the page's hidden setup (an HTML comment
+``<!-- docs-test setup ... -->``, invisible on the site) which makes the names the page's fragments
+use (``X``, ``y``, a fitted ``model``). A ```pycon block is an interactive session (``>>>``): the
+output it shows is checked by doctest (ELLIPSIS and NORMALIZE_WHITESPACE), so show output only
+where it is deterministic and elide the rest with ``...``.
 In ```bash and ```console blocks, every ``loomnet`` command is parsed by the real argument
 parser, every ``make`` target must exist in the Makefile, every ``python -m`` module and every
 test path must exist.
@@ -21,16 +24,42 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
-PAGES = sorted(p for p in (ROOT / "docs").rglob("*.md") if "```python" in p.read_text())
+CODE_BLOCK = re.compile(r"```(python|pycon)\n(.*?)```", re.S)
+PAGES = sorted(p for p in (ROOT / "docs").rglob("*.md") if CODE_BLOCK.search(p.read_text()))
 SHELL_PAGES = [ROOT / "README.md"] + sorted(p for p in (ROOT / "docs").rglob("*.md")
                                             if re.search(r"```(bash|console)", p.read_text()))
 
 
-def page_program(page: Path) -> str:
-    """The page's setup comment, then its Python blocks in order."""
+def page_blocks(page: Path) -> list[tuple[str, str]]:
+    """The page's setup comment (as python), then its code blocks in order: (kind, source)."""
     text = page.read_text()
-    setup = re.findall(r"<!-- docs-test setup\n(.*?)-->", text, re.S)
-    return "\n".join(setup + re.findall(r"```python\n(.*?)```", text, re.S))
+    setup = [("python", code) for code in re.findall(r"<!-- docs-test setup\n(.*?)-->", text, re.S)]
+    return setup + CODE_BLOCK.findall(text)
+
+
+# runs a page's blocks in one namespace: python blocks are executed, pycon blocks checked by doctest
+PAGE_RUNNER = """
+import doctest, json, sys
+name, blocks = json.load(sys.stdin)
+namespace = {"__name__": "__main__"}
+flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+for number, (kind, source) in enumerate(blocks):
+    where = f"{name}, block {number}"
+    if kind == "python":
+        exec(compile(source, where, "exec"), namespace)
+        continue
+    test = doctest.DocTestParser().get_doctest(source, namespace, where, name, 0)
+    runner = doctest.DocTestRunner(optionflags=flags)
+    runner.run(test, out=sys.stderr.write, clear_globs=False)
+    namespace.update(test.globs)  # a DocTest runs in a copy: carry its names to the next block
+    if runner.failures:
+        sys.exit(f"{where}: {runner.failures} example(s) failed")
+"""
+
+
+def page_program(page: Path) -> str:
+    """All of the page's code as one text (for choosing what the page needs)."""
+    return "\n".join(source for _, source in page_blocks(page))
 
 
 def shell_lines(page: Path) -> list[str]:
@@ -85,9 +114,18 @@ def test_links_in_the_readme_point_at_files():
 def test_every_python_block_of_every_docs_page_runs(page, tmp_path):
     if "mpi4py" in page_program(page) or "backend=\"mpi\"" in page_program(page):
         pytest.importorskip("mpi4py")
-    result = subprocess.run([sys.executable, "-c", page_program(page)], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=280)
+    import json
+
+    result = subprocess.run([sys.executable, "-c", PAGE_RUNNER], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=280, input=json.dumps([page.name, page_blocks(page)]))
     assert result.returncode == 0, (page.name, result.stderr[-3000:])
+
+
+def test_the_docs_hold_more_than_40_checked_code_blocks():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    code = sum(len(CODE_BLOCK.findall(p.read_text())) for p in pages)
+    shell = sum(len(re.findall(r"```(bash|console)\n", p.read_text())) for p in pages)
+    assert code + shell > 40, f"{code} python/pycon and {shell} shell blocks"
 
 
 def _check_command(words: list[str], makefile: str) -> None:
