@@ -74,6 +74,9 @@ def test_the_public_api_has_numpy_style_docstrings(obj):
         signature = inspect.signature(obj)
     except ValueError:  # an exception class that keeps the built-in constructor
         return
+    returns = signature.return_annotation
+    if inspect.isfunction(obj) and returns not in (None, "None", "Iterator[None]", signature.empty):
+        assert "Returns\n-------" in doc, f"{obj.__name__}: returns {returns} but has no Returns section"
     params = [p for p in signature.parameters.values()
               if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]
     if not params:
