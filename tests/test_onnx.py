@@ -33,7 +33,7 @@ def iris(iris):
 def test_every_activation_and_layer_matches_predict(iris, activation, dtype):
     X, y = iris
     model = ln.Sequential([ln.CategoricalEmbedding([(1, 2)], dims=[3]), ln.PeriodicEmbedding(3, 2),
-                           ln.Dense(12, activation), ln.Dropout(0.2), ln.Dense(8, "relu"),
+                           ln.Dense(12, activation), ln.Dropout(0.2), ln.Dense(8, "relu"), ln.BatchNorm(),
                            ln.ActivationLayer("tanh"), ln.Residual.block(8, 6, dropout=0.1), ln.LayerNorm(),
                            ln.Dense(3)], dtype=dtype, seed=0)
     model.fit(X, y, epochs=5, batch_size=16)

@@ -16,6 +16,7 @@ from . import parallel, search
 from ._moved import register as _register_moved_modules
 from ._version import __version__
 from .engine import activations, initializers, losses, metrics, optimizers, preprocessing, schedules
+from .engine.batchnorm import BatchNorm
 from .engine.blocks import LayerNorm, PeriodicEmbedding, Residual
 from .engine.embedding import CategoricalEmbedding
 from .engine.hooks import SAVE as _SAVE
@@ -43,7 +44,7 @@ _register_moved_modules()
 _SAVE.save = save_model
 
 __all__ = [
-    "SGD", "ActivationLayer", "Adagrad", "Adam", "AdamW", "Callback", "Dense", "Dropout",
+    "SGD", "ActivationLayer", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Dense", "Dropout",
     "CategoricalEmbedding", "EarlyStopping", "History", "Layer", "LayerNorm", "PeriodicEmbedding", "Residual",
     "MinMaxScaler",
     "OverfittingMonitor",

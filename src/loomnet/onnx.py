@@ -211,6 +211,12 @@ def _layer(graph: _Graph, x: str, layer: Any, views: dict[str, Any]) -> str:
         var = graph.op("ReduceMean", graph.op("Mul", centred, centred), axes=[1], keepdims=1)
         xhat = graph.op("Div", centred, graph.op("Sqrt", graph.op("Add", var, graph.const(layer.epsilon))))
         return graph.op("Add", graph.op("Mul", xhat, graph.const(views["gamma"])), graph.const(views["beta"]))
+    if kind == "batch_norm":  # inference, in loomnet's order of operations: ((x - μ)·(1/√(σ²+ε)))·γ + β
+        inv_std = 1.0 / np.sqrt(views["running_var"] + layer.epsilon)
+        xhat = graph.op("Mul", graph.op("Sub", x, graph.const(views["running_mean"], "mean")),
+                        graph.const(inv_std, "inv_std"))
+        return graph.op("Add", graph.op("Mul", xhat, graph.const(views["gamma"], "gamma")),
+                        graph.const(views["beta"], "beta"))
     if kind == "periodic":  # PLR: ReLU(W_j·[cos 2πc_j x_j, sin 2πc_j x_j] + b_j) for every feature j
         d, m = layer.n_in, layer.units
         z = graph.op("Mul", graph.op("Unsqueeze", x, graph.const([2], "axes", np.int64)),

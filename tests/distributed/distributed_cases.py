@@ -7,7 +7,8 @@ import os
 import numpy as np
 
 from loomnet import datasets
-from loomnet.engine.layers import Dense, Dropout
+from loomnet.engine.batchnorm import BatchNorm
+from loomnet.engine.layers import ActivationLayer, Dense, Dropout
 from loomnet.engine.network import Sequential
 from loomnet.training import EarlyStopping
 
@@ -31,12 +32,19 @@ CASES = {
         "model": {"dropout": 0.0},
         "train": {"epochs": 30, "batch_size": 128, "seed": 1, "loss_threshold": 0.5, "class_weight": "balanced"},
     },
+    # BatchNorm over 4 fixed shards: batch statistics per shard, population statistics summed over ranks.
+    "batch_norm": {
+        "model": {"batch_norm": True},
+        "train": {"epochs": 3, "batch_size": 64, "seed": 5, "deterministic": True, "micro_batches": 4,
+                  "validation_split": 0.2},
+    },
 }
 RESUME_CASE = "deterministic"
 
 
-def make_model(dropout: float = 0.0, **options) -> Sequential:
-    layers = [Dense(32, activation="relu")] + ([Dropout(dropout)] if dropout else []) + [Dense(10)]
+def make_model(dropout: float = 0.0, batch_norm: bool = False, **options) -> Sequential:
+    hidden = [Dense(32), BatchNorm(), ActivationLayer("relu")] if batch_norm else [Dense(32, activation="relu")]
+    layers = hidden + ([Dropout(dropout)] if dropout else []) + [Dense(10)]
     return Sequential(layers, loss="softmax_cross_entropy", seed=11, **options)
 
 

@@ -169,6 +169,17 @@ def test_two_ranks_deterministic_reduction_is_bit_identical_to_one_process(two_r
 
 @needs_mpi
 @pytest.mark.timeout(240)
+def test_two_ranks_with_batch_norm_agree_with_one_process(two_rank_results):
+    """Batch statistics come from the fixed shards and the population statistics are summed over the
+    ranks (the epoch-end checksum would have failed had the ranks disagreed)."""
+    params, history = two_rank_results["batch_norm"]
+    model, serial = serial_run("batch_norm")
+    assert rel_diff(params, model.params) <= 1e-6
+    assert np.allclose([r["val_loss"] for r in history["records"]], serial["val_loss"], rtol=1e-6)
+
+
+@needs_mpi
+@pytest.mark.timeout(240)
 def test_two_ranks_stop_together_at_the_loss_threshold(two_rank_results):
     params, history = two_rank_results["threshold"]
     model, serial = serial_run("threshold")

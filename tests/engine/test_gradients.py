@@ -5,6 +5,7 @@ import pytest
 
 from loomnet import (
     ActivationLayer,
+    BatchNorm,
     CategoricalEmbedding,
     Dense,
     Dropout,
@@ -84,6 +85,11 @@ CASES = {
     "embedding-passthrough-mse": (lambda: [CategoricalEmbedding([(1, 2)]), LayerNorm(), Dense(3)], "mse"),
     "nested-residual": (lambda: [Dense(5, "elu"), Residual([Residual([Dense(5, "tanh")]), LayerNorm()]),
                                  Dense(3)], "binary_cross_entropy"),
+    # batch statistics in training: the gradient flows through the batch mean and variance
+    "batch-norm": (lambda: [Dense(6), BatchNorm(), ActivationLayer("tanh"), Dense(3)], "cross_entropy"),
+    "batch-norm-first-mse": (lambda: [BatchNorm(), Dense(5, "gelu"), Dense(3)], "mse"),
+    "batch-norm-in-residual": (lambda: [Dense(6, "tanh"), Residual([BatchNorm(), Dense(6, "tanh"), Dropout(0.3)]),
+                                        BatchNorm(), Dense(3)], "binary_cross_entropy"),
 }
 
 
@@ -122,6 +128,23 @@ def test_input_gradient_matches_finite_differences(rng):
     dX = backward(upstream.copy(), np.empty_like(model.params), need_dx=True)
     numeric = numeric_gradient(lambda x: float(np.sum(model.forward(x)[0] * upstream)), X.copy())
     assert relative_error(dX, numeric) < TOL
+
+
+def test_batch_norm_at_inference_is_an_affine_map_with_exact_input_gradients(rng):
+    model = _network([Dense(5, "tanh"), BatchNorm(), Dense(2, "sigmoid")], "mse")
+    model.build(3)
+    views = model.layer_params[1]
+    views["running_mean"][:] = rng.normal(size=5)
+    views["running_var"][:] = rng.uniform(0.5, 2.0, size=5)
+    views["gamma"][:], views["beta"][:] = rng.normal(size=5), rng.normal(size=5)
+    X = rng.normal(size=(4, 3))
+    upstream = rng.normal(size=(4, 2))
+    out, backward = model.forward(X)
+    dX = backward(upstream.copy(), np.empty_like(model.params), need_dx=True)
+    numeric = numeric_gradient(lambda x: float(np.sum(model.forward(x)[0] * upstream)), X.copy())
+    assert relative_error(dX, numeric) < TOL
+    # row by row or all at once: inference does not tie rows together
+    np.testing.assert_allclose(np.vstack([model.forward(X[i:i + 1])[0] for i in range(4)]), out, rtol=1e-12)
 
 
 def test_micro_batch_gradients_sum_to_the_batch_gradient(rng):

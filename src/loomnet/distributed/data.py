@@ -143,6 +143,11 @@ class ShardedData(TrainingData):
     def n_samples(self) -> int:
         return self._n_samples
 
+    def held_rows(self) -> NDArray[np.int64]:
+        """This rank's training rows (an epoch's order names every rank's)."""
+        rows = self.epoch_order(0)
+        return rows[(rows >= self.row_start) & (rows < self.row_start + len(self.X))]
+
     def gather(self, idx: NDArray[np.int64], ws: Any) -> tuple[NDArray, NDArray, NDArray | None]:
         X, y = self.X, self.y
         local = idx - self.row_start

@@ -187,6 +187,13 @@ class MPIRunner(SerialRunner):
         self.collective.gather_blocks_in_place(out, self.val_counts)
         return out
 
+    def reduce_statistics(self, sums: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Every rank's BatchNorm sums, added in rank order: the same result on every rank."""
+        total = np.zeros_like(sums)
+        for part in self.collective.allgather(sums):
+            total += part
+        return total
+
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
         """How the reduction was set up (the rest of a checkpoint does not depend on the rank count)."""

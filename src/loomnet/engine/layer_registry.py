@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from .activations import get_activation
+from .batchnorm import BatchNorm
 from .blocks import LayerNorm, PeriodicEmbedding, Residual, residual_from_config
 from .embedding import CategoricalEmbedding
 from .layers import ActivationLayer, Dense, Dropout, Layer
 
 LAYERS: dict[str, type[Layer]] = {"dense": Dense, "activation": ActivationLayer, "dropout": Dropout,
                                   "layer_norm": LayerNorm, "residual": Residual, "periodic": PeriodicEmbedding,
-                                  "embedding": CategoricalEmbedding}
+                                  "embedding": CategoricalEmbedding, "batch_norm": BatchNorm}
 MAX_NESTING = 4  # residual blocks inside residual blocks: a hostile file could nest them without end
 
 

@@ -105,6 +105,14 @@ class TrainingData:
             self.transform(Xb)
         return Xb, yb, wb
 
+    def held_rows(self) -> NDArray[np.int64]:
+        """The training rows this process holds (all an epoch visits): what BatchNorm measures."""
+        return self.epoch_order(0)
+
+    def inputs(self, idx: NDArray[np.int64], ws: StepWorkspace) -> Array:
+        """The prepared inputs of any of :meth:`held_rows` (the measuring pass of BatchNorm)."""
+        return self.gather(idx, ws)[0]
+
     def batch_weight(self, idx: NDArray[np.int64]) -> float:
         """The batch's normaliser: its row count, or its total sample weight."""
         if self.sample_weight is None:

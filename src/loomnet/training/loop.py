@@ -28,7 +28,7 @@ from .history import History, TrainingDivergedError, format_record
 from .runner import RUNNERS, SerialRunner
 from .step import Lane, Step, UpdateClock, serial_gradient
 from .stopping import EarlyStopping, StoppingRules
-from .validation import validation_scores
+from .validation import refresh_statistics, validation_scores
 
 Array = NDArray[np.floating]
 
@@ -326,13 +326,13 @@ class Trainer:
         }
         if len(lanes) > 1:
             record.update(self.lane_stats)
+        refresh_statistics(self)  # BatchNorm's running statistics under this epoch's weights, before validation
         if self.val is not None:
             record.update(self.validation_metrics())
         if np.isfinite(model.params).all():
             np.copyto(self.last_finite, model.params)
         self.history.records.append(record)
-        self.epoch += 1
-        self.step = 0
+        self.epoch, self.step = self.epoch + 1, 0
         self.lane_steps = [0] * len(lanes)
         self.epoch_loss_sum, self.epoch_samples, self.epoch_time = 0.0, 0, 0.0
 

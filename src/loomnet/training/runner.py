@@ -9,8 +9,9 @@ The epoch loop (:mod:`loomnet.training.loop`) asks its runner for four things:
 - ``gradient(step, batch, lane, update)``: the batch's loss and gradient into ``lane.grad``
   (and, for a runner whose ``applies_update`` is true, the update itself),
   by :meth:`Step.slice_gradient` on slices of the batch, added up in a fixed order;
-- ``stopping(trainer)``, ``end_epoch(trainer, lanes, stop)`` and ``validation_output(model, X)``:
-  what all workers or ranks must agree on (a stop request, stopping rules, validation scores).
+- ``stopping(trainer)``, ``end_epoch(trainer, lanes, stop)``, ``validation_output(model, X)`` and
+  ``reduce_statistics(sums)``: what all workers or ranks must agree on (a stop request, stopping
+  rules, validation scores, BatchNorm's population statistics).
 
 Runners use only the Trainer's public attributes (``model``, ``data``, ``grad``, ``ws``,
 ``seed``, ``stop_requested``, ``history``). The thread runners live in :mod:`loomnet.parallel`,
@@ -91,6 +92,10 @@ class SerialRunner:
     def validation_output(self, model: Sequential, X: Array) -> Array:
         """The network's output on the validation rows."""
         return model._raw_output(X)
+
+    def reduce_statistics(self, sums: NDArray[np.float64]) -> NDArray[np.float64]:
+        """BatchNorm's measured sums added up over the processes that share the training (here: one)."""
+        return sums
 
     def describe(self) -> str:
         return "one thread"

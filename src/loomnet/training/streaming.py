@@ -54,6 +54,14 @@ class StreamedData(TrainingData):
         self._position += len(idx)
         return next(self._batches)
 
+    def held_rows(self) -> NDArray[np.int64]:
+        return np.arange(self.loader.X.shape[0])
+
+    def inputs(self, idx: NDArray[np.int64], ws: StepWorkspace) -> NDArray:
+        """Any rows, read beside the loader's stream (which ``gather`` follows)."""
+        X = np.array(self.loader.X[np.sort(idx)])
+        return X if self.loader.transform is None else self.loader.transform(X)
+
     def close(self) -> None:
         """End the epoch's background reader (it is joined: no thread outlives the run)."""
         if self._batches is not None:
