@@ -25,6 +25,16 @@ def synthetic_classification(
     return X, y
 
 
+def gaussian_clusters(
+    n: int, n_features: int, n_classes: int, seed: int = 0
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Gaussian clusters around random centres, float32: learnable, so loss curves mean something."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 0.3, size=(n_classes, n_features)).astype(np.float32)
+    y = rng.integers(0, n_classes, n)
+    return rng.normal(0, 3.0, size=(n, n_features)).astype(np.float32) + centres[y], y
+
+
 def weight_counts(n_features: int, hidden: Sequence[int], n_outputs: int) -> list[int]:
     """Weights (no biases) of each dense layer of an MLP."""
     widths = [n_features, *hidden, n_outputs]

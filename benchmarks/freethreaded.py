@@ -36,6 +36,8 @@ import time
 import warnings
 from pathlib import Path
 
+from benchmarks.common import gaussian_clusters
+
 ROOT = Path(__file__).resolve().parent.parent
 _PINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -52,15 +54,6 @@ TRIES = 3  # each configuration is run this many times per round, interleaved wi
 
 
 # ------------------------------------------------------------------ the child: one interpreter, one round
-def _synthetic(n: int, n_features: int, n_classes: int, seed: int = 0):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 0.3, size=(n_classes, n_features)).astype(np.float32)
-    y = rng.integers(0, n_classes, n)
-    return rng.normal(0, 3.0, size=(n, n_features)).astype(np.float32) + centres[y], y
-
-
 def _model(network: str):
     import loomnet as ln
 
@@ -73,7 +66,7 @@ def _samples_per_s(network: str, batch: int, samples: int, **parallel) -> float:
     from loomnet.training import Trainer
 
     n_features, _, n_classes = NETWORKS[network]
-    X, y = _synthetic(samples, n_features, n_classes)
+    X, y = gaussian_clusters(samples, n_features, n_classes)
     model = _model(network)
     Trainer(model, X[:8 * batch], y[:8 * batch], epochs=1, batch_size=batch, shuffle=False, **parallel).run()
     return Trainer(model, X, y, epochs=1, batch_size=batch, **parallel).run().records[-1]["samples_per_s"]
@@ -82,7 +75,7 @@ def _samples_per_s(network: str, batch: int, samples: int, **parallel) -> float:
 def _search_seconds(n_jobs: int, rows: int, epochs: int) -> float:
     from loomnet import search
 
-    X, y = _synthetic(rows, *NETWORKS["small"][::2])
+    X, y = gaussian_clusters(rows, *NETWORKS["small"][::2])
     t0 = time.perf_counter()
     search.grid_search({"hidden": [(32,), (64,)], "learning_rate": [0.001, 0.003]}, X, y, cv=2, epochs=epochs,
                        batch_size=32, backend="threads", n_jobs=n_jobs)

@@ -45,12 +45,10 @@ BATCHES = (16, 32, 64, 128, 512)
 
 
 def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian clusters: learnable, so loss curves mean something."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 0.3, size=(N_CLASSES, N_FEATURES)).astype(np.float32)
-    y = rng.integers(0, N_CLASSES, n)
-    X = rng.normal(0, 3.0, size=(n, N_FEATURES)).astype(np.float32) + centres[y]
-    return X, y
+    """Gaussian clusters of the benchmark's shape: learnable, so loss curves mean something."""
+    from benchmarks.common import gaussian_clusters
+
+    return gaussian_clusters(n, N_FEATURES, N_CLASSES, seed)
 
 
 def build(seed: int = 0) -> ln.Sequential:
