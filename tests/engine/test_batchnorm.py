@@ -123,3 +123,20 @@ def test_streaming_from_disk_measures_the_rows_on_disk(digits, tmp_path):
     ln.fit_stream(model, str(tmp_path / "X.npy"), y, epochs=2, batch_size=128)
     h = _inputs_of(model, 1, X)
     np.testing.assert_allclose(model.layer_params[1]["running_mean"], h.mean(axis=0), rtol=1e-10, atol=1e-12)
+
+
+def test_a_model_file_with_a_negative_running_variance_is_refused(digits, tmp_path):
+    from loomnet.io.modelfile import read_container, write_container
+
+    model = ln.Sequential([ln.Dense(8), ln.BatchNorm(), ln.Dense(10)], seed=0)
+    model.fit(digits.X, digits.y, epochs=1)
+    model.save(tmp_path / "ok.loom")
+    header, tensors = read_container(tmp_path / "ok.loom")
+    params = tensors["params"].copy()
+    offset = next(o for i, name, _, o, _ in model.layout.entries if i == 1 and name == "running_var")
+    params[offset] = -1.0
+    write_container(tmp_path / "bad.loom", {k: v for k, v in header.items()
+                                             if k not in ("format", "format_version", "tensors_sha256",
+                                                          "tensors_bytes")}, {"params": params})
+    with pytest.raises(ln.ModelFileError, match="running variance"):
+        ln.load_model(tmp_path / "bad.loom")

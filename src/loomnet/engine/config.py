@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .batchnorm import batch_norms
 from .layer_registry import layer_from_config
 from .layers import Dropout, Layer
 from .losses import get_loss
@@ -64,6 +65,9 @@ def model_from_config(cls: type[Sequential], config: dict[str, Any], params: Arr
         model.build(n_features)
         if params is not None:
             model.set_params(np.asarray(params, dtype=model.dtype))
+            for *_, views in batch_norms(model.layers, model.layer_params):
+                if not (np.isfinite(views["running_var"]).all() and (views["running_var"] >= 0).all()):
+                    raise ValueError("a BatchNorm's running variance is negative or not finite")
         for name, scaler, width in (("preprocess", model.preprocess, model.n_features),
                                     ("target_preprocess", model.target_preprocess, model.n_outputs)):
             if _fitted(scaler) and getattr(scaler, "n_features_in_", width) != width:
