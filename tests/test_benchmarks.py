@@ -74,3 +74,21 @@ def test_freethreaded_ratios_are_each_rounds_own_then_the_median():
     assert rows[f"{SEARCH_LABEL}: 2 threads"] == [2.0, 2.0]
     assert rows[f"{CASES[0][0]}: single, samples/s vs gil"] == [1.0, 4.0]  # 200 against the median 50
     assert "1.50×" in render(rounds, quick=True)
+
+
+def test_the_tabular_report_names_each_shortfall_with_its_seed_spread():
+    from benchmarks.tabular import _report
+
+    def row(name, loomnet, hgb, mlp):
+        return {"dataset": name, "task": "regress", "rows": 546, "categorical": 6, "missing": 0, "loomnet": loomnet,
+                "hgb": hgb, "mlp": mlp, "loomnet_s": 0.5, "hgb_s": 0.1, "mlp_s": 0.2, "hgb_gap_sd": 1.25,
+                "mlp_gap_sd": 0.75}
+
+    text = _report([row("fine", 60.0, 60.9, 59.0), row("behind-mlp", 58.93, 56.82, 61.56),
+                    row("behind-hgb", 50.0, 52.5, 49.0)], 3)
+    short = text.split("short of the goal")[1]
+    assert "fine" not in short
+    assert "behind-mlp (regress, 546 rows, 6 categorical): 2.63 behind scikit-learn's MLP (the gap's spread over " \
+           "seeds ±0.75)" in short
+    assert "behind-hgb" in short and "2.50 behind HistGradientBoosting (the gap's spread over seeds ±1.25)" in short
+    assert "short of the goal" not in _report([row("fine", 60.0, 60.9, 59.0)], 3)
