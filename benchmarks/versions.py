@@ -107,7 +107,9 @@ def _cli_rate(tree: Path, rows: int, features: int, batch: int, epochs: int, wor
         np.savez(Path(tmp, "d.npz"), X=X, y=y)
         env = {k: v for k, v in os.environ.items() if k not in _PINNED}
         env["PYTHONPATH"] = str(tree / "src")
-        args = [sys.executable, "-m", "loomnet", "train", "d.npz", "--hidden", "256,128", "--batch-size", str(batch),
+        # --recipe none: the tabular recipe would add dropout, robust scaling and AdamW, another network
+        args = [sys.executable, "-m", "loomnet", "train", "d.npz", "--recipe", "none", "--hidden", "256,128",
+                "--batch-size", str(batch),
                 "--epochs", str(epochs), "--val-fraction", "0", "--optimizer", "sgd", "--lr", "0.01", "--no-plot",
                 "--json", "-o", "m.loom"] + ([] if workers is None else ["--workers", str(workers)])
         out = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True, timeout=900)

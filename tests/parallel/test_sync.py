@@ -373,3 +373,18 @@ def test_default_micro_batches_follow_the_batch_size_only():
     assert trainer.runner.plan.micro_batches == 2
     trainer.run()
     assert np.isfinite(trainer.model.params).all()
+
+
+@pytest.mark.parametrize("rates, chosen", [
+    ({"sync2": 18, "sync1": 44, "hogwild": 40.6, "locked": 33}, ("sync", 1)),     # async prior, sync winner
+    ({"sync2": 18, "sync1": 30, "hogwild": 40.6, "locked": 42}, ("hogwild", 2)),  # within 10 % of its kind
+    ({"sync2": 18, "sync1": 30, "hogwild": 30, "locked": 45}, ("locked", 2)),     # beyond 10 %: the measurement wins
+])
+def test_the_shapes_choice_stands_only_against_a_winner_of_its_kind(rates, chosen):
+    import loomnet.parallel.auto as auto
+
+    plans = auto.candidate_plans(32, 2)
+    measured = [rates[plan.mode if plan.mode != "sync" else f"sync{plan.workers}"] for plan in plans]
+    prior = next(plan for plan in plans if plan.mode == "hogwild")
+    plan = auto.choose_plan(plans, measured, prior=prior)
+    assert (plan.mode, plan.workers) == chosen

@@ -24,7 +24,7 @@ HOGWILD_MAX_BATCH = 32   # at or below: asynchronous workers
 MIN_SLICE_ROWS = 32      # a synchronous micro-batch smaller than this leaves BLAS idle
 MIN_SLICE_FLOPS = 2e6    # ... and so does one whose matrix products are tiny
 HOGWILD_MARGIN = 1.2     # measured: Hogwild must be this much faster than sync to be chosen
-PRIOR_MARGIN = 0.9       # the shapes' choice stands if it measures within 10% of the fastest
+PRIOR_MARGIN = 0.9       # the shapes' choice stands if it measures within 10% of the fastest of its kind
 FREE_THREADED_SLICE_FACTOR = 4  # without the GIL, slices this many times smaller still pay off
 
 
@@ -98,8 +98,21 @@ def choose_plan(plans: list[ParallelPlan], rates: list[float], prior: ParallelPl
 
     The faster asynchronous plan (Hogwild or locked) must beat the best synchronous plan by
     ``HOGWILD_MARGIN`` to be chosen, because it gives up the exact, reproducible result. The
-    ``prior`` (the shapes' choice) is kept when it is within ``PRIOR_MARGIN`` of the winner,
-    so timing noise does not flip it. The reason names every measured rate.
+    ``prior`` (the shapes' choice) is kept when it is of the winner's kind (synchronous or
+    asynchronous) and within ``PRIOR_MARGIN`` of it, so timing noise does not flip the choice
+    within a kind; between kinds the margin alone decides (an asynchronous prior that measured
+    slower than the synchronous winner once won "within 10 %" and then trained 27 % slower).
+    The reason names every measured rate.
+
+    Examples
+    --------
+    >>> from loomnet.parallel.auto import candidate_plans, choose_plan
+    >>> plans = candidate_plans(32, 2)              # sync 2×1, sync 1×2, hogwild 2×1, locked 2×1
+    >>> hogwild = plans[2]
+    >>> choose_plan(plans, [18_000, 44_000, 40_600, 32_900], prior=hogwild).mode   # within 10 %, other kind
+    'sync'
+    >>> choose_plan(plans, [18_000, 30_000, 40_600, 42_000], prior=hogwild).mode   # same kind, within 10 %
+    'hogwild'
     """
     best_sync = max(range(len(plans)), key=lambda i: rates[i] if plans[i].mode == "sync" else -1.0)
     chosen = best_sync
@@ -109,7 +122,8 @@ def choose_plan(plans: list[ParallelPlan], rates: list[float], prior: ParallelPl
         if rates[best_async] > HOGWILD_MARGIN * rates[best_sync]:
             chosen = best_async
     for i, plan in enumerate(plans):
-        if prior is not None and plan.same_as(prior) and rates[i] >= PRIOR_MARGIN * rates[chosen]:
+        same_kind = (plan.mode == "sync") == (plans[chosen].mode == "sync")
+        if prior is not None and plan.same_as(prior) and same_kind and rates[i] >= PRIOR_MARGIN * rates[chosen]:
             chosen = i
     plan = plans[chosen]
     timed = ", ".join(f"{p.mode} {p.workers}×{p.blas_threads} {r:,.0f}" for p, r in zip(plans, rates, strict=True))
