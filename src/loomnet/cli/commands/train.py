@@ -348,7 +348,7 @@ def _check_outputs(args: argparse.Namespace, plot_path: Path | None) -> None:
         if not directory.exists():
             if not directory.parent.is_dir():
                 raise DataError(f"cannot create checkpoint directory {directory}: {directory.parent} does not exist")
-            directory.mkdir()
+            directory.mkdir(exist_ok=True)  # MPI ranks all get here: another may have made it first
         check_writable(directory / "checkpoint.loom", "checkpoints to")
 
 
