@@ -64,8 +64,13 @@ class Transformer:
         if dtype is None:
             dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
         out = np.empty(X.shape, dtype=dtype)
-        for start in range(0, X.shape[0], _ROW_BLOCK):
-            out[start:start + _ROW_BLOCK] = fn(X[start:start + _ROW_BLOCK])
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, naming the row
+            for start in range(0, X.shape[0], _ROW_BLOCK):
+                out[start:start + _ROW_BLOCK] = fn(X[start:start + _ROW_BLOCK])
+        if np.isfinite(X).all() and not np.isfinite(out).all():
+            row, col = (int(i) for i in np.argwhere(~np.isfinite(out))[0])
+            raise ValueError(f"scaling row {row}, column {col} overflows {np.dtype(dtype).name}: the value or the "
+                             f"fitted scaling is too large; scale the data or use dtype='float64'")
         return out
 
     def to_dict(self) -> dict[str, Any]:
