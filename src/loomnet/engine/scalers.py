@@ -67,7 +67,7 @@ class Transformer:
         with np.errstate(over="ignore", invalid="ignore"):  # refused below, naming the row
             for start in range(0, X.shape[0], _ROW_BLOCK):
                 out[start:start + _ROW_BLOCK] = fn(X[start:start + _ROW_BLOCK])
-        if np.isfinite(X).all() and not np.isfinite(out).all():
+        if not np.isfinite(out).all() and np.isfinite(X).all():  # one pass when all is well
             row, col = (int(i) for i in np.argwhere(~np.isfinite(out))[0])
             raise ValueError(f"scaling row {row}, column {col} overflows {np.dtype(dtype).name}: the value or the "
                              f"fitted scaling is too large; scale the data or use dtype='float64'")
