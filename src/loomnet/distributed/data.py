@@ -145,8 +145,7 @@ class ShardedData(TrainingData):
 
     def held_rows(self) -> NDArray[np.int64]:
         """This rank's training rows (an epoch's order names every rank's)."""
-        rows = self.epoch_order(0)
-        return rows[(rows >= self.row_start) & (rows < self.row_start + len(self.X))]
+        return np.arange(self.row_start, min(self.row_start + len(self.X), self.n_samples))
 
     def gather(self, idx: NDArray[np.int64], ws: Any) -> tuple[NDArray, NDArray, NDArray | None]:
         X, y = self.X, self.y

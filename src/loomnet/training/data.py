@@ -106,8 +106,10 @@ class TrainingData:
         return Xb, yb, wb
 
     def held_rows(self) -> NDArray[np.int64]:
-        """The training rows this process holds (all an epoch visits): what BatchNorm measures."""
-        return self.epoch_order(0)
+        """The training rows this process holds (all an epoch visits): what BatchNorm measures.
+
+        The set, not an epoch's order: drawing an order may advance a caller's random state."""
+        return np.arange(self.X.shape[0]) if self.rows is None else self.rows
 
     def inputs(self, idx: NDArray[np.int64], ws: StepWorkspace) -> Array:
         """The prepared inputs of any of :meth:`held_rows` (the measuring pass of BatchNorm)."""
